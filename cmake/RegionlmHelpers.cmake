@@ -1,0 +1,63 @@
+# regionlm_component(NAME <name> [DEPENDS <component>...])
+#   An OBJECT library `regionlm_<name>` from src/<name>/*.cpp (src/*.cpp for "core").
+#   The shared library `regionlm` is all components together; a component's tests may link
+#   just the components they need, so one half-written component never blocks another's build.
+function(regionlm_component)
+  cmake_parse_arguments(ARG "" "NAME;DIR" "DEPENDS" ${ARGN})
+  file(GLOB _srcs CONFIGURE_DEPENDS "${ARG_DIR}/*.cpp")
+  if(NOT _srcs)
+    return()  # a part with no sources yet
+  endif()
+  add_library(regionlm_${ARG_NAME} OBJECT ${_srcs})
+  regionlm_target_setup(regionlm_${ARG_NAME})
+  target_compile_definitions(regionlm_${ARG_NAME} PRIVATE REGIONLM_BUILDING_LIBRARY=1)
+  foreach(dep IN LISTS ARG_DEPENDS)
+    if(TARGET regionlm_${dep})
+      target_link_libraries(regionlm_${ARG_NAME} PUBLIC regionlm_${dep})
+    endif()
+  endforeach()
+  set_property(GLOBAL APPEND PROPERTY REGIONLM_COMPONENTS regionlm_${ARG_NAME})
+endfunction()
+
+# Common compile settings for library objects, tests and tools.
+function(regionlm_target_setup target)
+  target_include_directories(${target} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:include>)
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/src ${SENTENCEPIECE_INCLUDE_DIR})
+  target_link_libraries(${target} PUBLIC torch ${OpenCV_LIBS} Threads::Threads
+                                  PRIVATE nlohmann_json::nlohmann_json ${SENTENCEPIECE_LIBRARY})
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  if(REGIONLM_WITH_CUDA)
+    target_compile_definitions(${target} PRIVATE REGIONLM_WITH_CUDA=1)
+  endif()
+  if(REGIONLM_PCH)
+    target_precompile_headers(${target} PRIVATE <torch/torch.h> <opencv2/core.hpp>)
+  endif()
+endfunction()
+
+# regionlm_add_test(NAME <name> SOURCES <files...> [COMPONENTS <c>...] [LABELS <l>...]
+#                   [TIMEOUT <s>])
+#   A GoogleTest executable `test_<name>`; each TEST becomes a ctest test carrying LABELS.
+#   COMPONENTS: the object libraries it links (default: the whole shared library).
+function(regionlm_add_test)
+  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SOURCES;COMPONENTS;LABELS" ${ARGN})
+  add_executable(test_${ARG_NAME} ${ARG_SOURCES})
+  regionlm_target_setup(test_${ARG_NAME})
+  if(ARG_COMPONENTS)
+    foreach(c IN LISTS ARG_COMPONENTS)
+      target_link_libraries(test_${ARG_NAME} PRIVATE regionlm_${c})
+    endforeach()
+  else()
+    target_link_libraries(test_${ARG_NAME} PRIVATE regionlm)
+  endif()
+  target_link_libraries(test_${ARG_NAME} PRIVATE regionlm_test_util GTest::gtest GTest::gmock)
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 1800)
+  endif()
+  set(_labels ${ARG_LABELS})
+  if(NOT _labels)
+    set(_labels unit)
+  endif()
+  gtest_discover_tests(test_${ARG_NAME} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 120
+    PROPERTIES LABELS "${_labels}" TIMEOUT ${ARG_TIMEOUT})
+endfunction()
