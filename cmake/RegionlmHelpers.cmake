@@ -24,6 +24,7 @@ function(regionlm_target_setup target)
   target_include_directories(${target} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:include>)
   target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/src ${SENTENCEPIECE_INCLUDE_DIR})
+  target_compile_features(${target} PUBLIC cxx_std_20)
   target_link_libraries(${target} PUBLIC torch ${OpenCV_LIBS} Threads::Threads
                                   PRIVATE nlohmann_json::nlohmann_json ${SENTENCEPIECE_LIBRARY})
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
