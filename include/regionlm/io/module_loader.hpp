@@ -29,7 +29,8 @@ LoadReport load_module(torch::nn::Module& module, const Weights& weights,
                        const std::string& prefix,
                        const std::set<std::string>& optional = {});
 
-/// Checkpoint keys under `prefix` that no module consumed (reported, not fatal).
+/// Checkpoint keys absent from `consumed` (the union of the `loaded` lists of every
+/// `load_module` call), sorted; for reporting, not fatal.
 std::vector<std::string> unexpected_keys(const Weights& weights,
                                          const std::vector<std::string>& consumed);
 

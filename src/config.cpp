@@ -1,0 +1,242 @@
+#include "regionlm/config.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "regionlm/error.hpp"
+
+namespace regionlm {
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// Typed access to one JSON object; every error names the file and the dotted key path.
+class Fields {
+ public:
+  Fields(const json& object, std::string source, std::string path)
+      : object_(object), source_(std::move(source)), path_(std::move(path)) {}
+
+  // Absent and null keys keep the default, as transformers does for None.
+  bool has(const char* key) const { return object_.contains(key) && !object_[key].is_null(); }
+
+  int64_t integer(const char* key, int64_t fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = object_[key];
+    if (!v.is_number_integer()) fail(key, "an integer", v);
+    return v.get<int64_t>();
+  }
+  int64_t positive(const char* key, int64_t fallback) const {
+    const int64_t v = integer(key, fallback);
+    if (v <= 0) fail(key, "a positive integer", object_[key]);
+    return v;
+  }
+  double number(const char* key, double fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = object_[key];
+    if (!v.is_number()) fail(key, "a number", v);
+    return v.get<double>();
+  }
+  bool boolean(const char* key, bool fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = object_[key];
+    if (!v.is_boolean()) fail(key, "true or false", v);
+    return v.get<bool>();
+  }
+  std::string string(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = object_[key];
+    if (!v.is_string()) fail(key, "a string", v);
+    return v.get<std::string>();
+  }
+  std::vector<int64_t> positive_list(const char* key, const std::vector<int64_t>& fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = object_[key];
+    if (!v.is_array() || v.empty()) fail(key, "a non-empty list of positive integers", v);
+    std::vector<int64_t> out;
+    for (const json& item : v) {
+      if (!item.is_number_integer() || item.get<int64_t>() <= 0) {
+        fail(key, "a non-empty list of positive integers", v);
+      }
+      out.push_back(item.get<int64_t>());
+    }
+    return out;
+  }
+  std::array<float, 3> triple(const char* key, const std::array<float, 3>& fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = object_[key];
+    if (!v.is_array() || v.size() != 3) fail(key, "a list of 3 numbers", v);
+    std::array<float, 3> out{};
+    for (size_t i = 0; i < 3; ++i) {
+      if (!v[i].is_number()) fail(key, "a list of 3 numbers", v);
+      out[i] = v[i].get<float>();
+    }
+    return out;
+  }
+  // A nested object, or nullopt when absent/null.
+  std::optional<Fields> object(const char* key) const {
+    if (!has(key)) return std::nullopt;
+    if (!object_[key].is_object()) fail(key, "an object", object_[key]);
+    return Fields(object_[key], source_, name(key));
+  }
+  const json& raw(const char* key) const { return object_[key]; }
+
+  [[noreturn]] void fail(const char* key, const std::string& expected, const json& found) const {
+    throw ConfigError(source_ + ": '" + name(key) + "' must be " + expected + ", found " + found.dump());
+  }
+  [[noreturn]] void fail(const char* key, const std::string& problem) const {
+    throw ConfigError(source_ + ": '" + name(key) + "' " + problem);
+  }
+
+ private:
+  std::string name(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  const json& object_;
+  std::string source_;
+  std::string path_;
+};
+
+json parse_json(const std::string& text, const std::string& source) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& e) {
+    throw ConfigError(source + ": invalid JSON: " + e.what());
+  }
+  if (!root.is_object()) throw ConfigError(source + ": expected a JSON object at the top level");
+  return root;
+}
+
+// transformers 4.31 validation: null, or exactly {"type": "linear"|"dynamic", "factor": > 1}.
+std::optional<RopeScaling> parse_rope_scaling(const Fields& f) {
+  if (!f.has("rope_scaling")) return std::nullopt;
+  const json& v = f.raw("rope_scaling");
+  if (!v.is_object() || v.size() != 2 || !v.contains("type") || !v.contains("factor")) {
+    f.fail("rope_scaling", "an object with exactly the fields 'type' and 'factor'", v);
+  }
+  const Fields scaling = *f.object("rope_scaling");
+  RopeScaling out;
+  out.type = scaling.string("type", "");
+  if (out.type != "linear" && out.type != "dynamic") {
+    scaling.fail("type", "'linear' or 'dynamic'", v["type"]);
+  }
+  out.factor = scaling.number("factor", 0.0);
+  if (!(out.factor > 1.0)) scaling.fail("factor", "a number > 1", v["factor"]);
+  return out;
+}
+
+LlamaConfig parse_llama(const Fields& f) {
+  LlamaConfig c;
+  c.vocab_size = f.positive("vocab_size", c.vocab_size);
+  c.hidden_size = f.positive("hidden_size", c.hidden_size);
+  c.intermediate_size = f.positive("intermediate_size", c.intermediate_size);
+  c.num_hidden_layers = f.positive("num_hidden_layers", c.num_hidden_layers);
+  c.num_attention_heads = f.positive("num_attention_heads", c.num_attention_heads);
+  // transformers: num_key_value_heads = num_attention_heads when absent (no GQA).
+  c.num_key_value_heads = f.positive("num_key_value_heads", c.num_attention_heads);
+  c.max_position_embeddings = f.positive("max_position_embeddings", c.max_position_embeddings);
+  c.rms_norm_eps = f.number("rms_norm_eps", c.rms_norm_eps);
+  c.rope_theta = f.number("rope_theta", c.rope_theta);
+  c.rope_scaling = parse_rope_scaling(f);
+  c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.tie_word_embeddings);
+  c.hidden_act = f.string("hidden_act", c.hidden_act);
+  c.bos_token_id = f.integer("bos_token_id", c.bos_token_id);
+  c.eos_token_id = f.integer("eos_token_id", c.eos_token_id);
+  c.pad_token_id = f.integer("pad_token_id", c.pad_token_id);
+
+  if (c.hidden_act != "silu") f.fail("hidden_act", "is '" + c.hidden_act + "'; only 'silu' is supported");
+  if (c.hidden_size % c.num_attention_heads != 0) {
+    f.fail("hidden_size", "(" + std::to_string(c.hidden_size) + ") must be divisible by num_attention_heads (" +
+                              std::to_string(c.num_attention_heads) + ")");
+  }
+  if (c.num_attention_heads % c.num_key_value_heads != 0) {
+    f.fail("num_key_value_heads", "(" + std::to_string(c.num_key_value_heads) +
+                                      ") must divide num_attention_heads (" +
+                                      std::to_string(c.num_attention_heads) + ")");
+  }
+  if (!(c.rms_norm_eps > 0)) f.fail("rms_norm_eps", "must be > 0");
+  if (!(c.rope_theta > 0)) f.fail("rope_theta", "must be > 0");
+  return c;
+}
+
+VisionConfig parse_vision(const Fields& f) {
+  VisionConfig c;
+  c.depths = f.positive_list("depths", c.depths);
+  c.dims = f.positive_list("dims", c.dims);
+  c.layer_norm_eps = f.number("layer_norm_eps", c.layer_norm_eps);
+  c.image_size = f.positive("image_size", c.image_size);
+  c.mean = f.triple("mean", c.mean);
+  c.std = f.triple("std", c.std);
+  c.token_level = f.integer("token_level", c.token_level);
+  if (c.depths.size() != c.dims.size()) {
+    f.fail("dims", "has " + std::to_string(c.dims.size()) + " entries but depths has " +
+                       std::to_string(c.depths.size()));
+  }
+  if (c.token_level < 0 || c.token_level >= static_cast<int64_t>(c.dims.size())) {
+    f.fail("token_level", "must index a stage (0.." + std::to_string(c.dims.size() - 1) + ")");
+  }
+  if (!(c.layer_norm_eps > 0)) f.fail("layer_norm_eps", "must be > 0");
+  for (float s : c.std) {
+    if (!(s > 0)) f.fail("std", "must be positive");
+  }
+  return c;
+}
+
+ExtractorConfig parse_extractor(const Fields& f) {
+  ExtractorConfig c;
+  c.embed_dim = f.positive("embed_dim", c.embed_dim);
+  c.mask_shape = f.positive("mask_shape", c.mask_shape);
+  return c;
+}
+
+std::string read_config_text(const fs::path& file_or_dir, fs::path& file) {
+  file = fs::is_directory(file_or_dir) ? file_or_dir / "config.json" : file_or_dir;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw IoError("cannot open config " + file.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw IoError("cannot read config " + file.string());
+  return text.str();
+}
+
+}  // namespace
+
+LlamaConfig parse_llama_config(const std::string& json_text, const std::string& source) {
+  const json root = parse_json(json_text, source);
+  return parse_llama(Fields(root, source, ""));
+}
+
+OspreyConfig parse_osprey_config(const std::string& json_text, const std::string& source) {
+  const json root = parse_json(json_text, source);
+  const Fields f(root, source, "");
+  OspreyConfig c;
+  c.text = parse_llama(f);
+  if (const auto vision = f.object("vision_config")) c.vision = parse_vision(*vision);
+  if (const auto extractor = f.object("mask_extractor_config")) c.extractor = parse_extractor(*extractor);
+  c.mm_projector_type = f.string("mm_projector_type", c.mm_projector_type);
+  if (c.mm_projector_type != "mlp2x_gelu" && c.mm_projector_type != "linear") {
+    f.fail("mm_projector_type", "is '" + c.mm_projector_type + "'; supported: 'mlp2x_gelu', 'linear'");
+  }
+  c.mm_hidden_size = f.positive("mm_hidden_size", c.vision.dims[c.vision.token_level]);
+  c.mm_vision_tower = f.string("mm_vision_tower", c.mm_vision_tower);
+  c.model_type = f.string("model_type", c.model_type);
+  c.torch_dtype = f.string("torch_dtype", c.torch_dtype);
+  return c;
+}
+
+OspreyConfig load_osprey_config(const fs::path& file_or_dir) {
+  fs::path file;
+  const std::string text = read_config_text(file_or_dir, file);
+  return parse_osprey_config(text, file.string());
+}
+
+LlamaConfig load_llama_config(const fs::path& file_or_dir) {
+  fs::path file;
+  const std::string text = read_config_text(file_or_dir, file);
+  return parse_llama_config(text, file.string());
+}
+
+}  // namespace regionlm
