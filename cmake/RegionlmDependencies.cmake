@@ -28,6 +28,16 @@ if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST} AND NOT TORCH_CUDA_ARCH_LIST)
   set(TORCH_CUDA_ARCH_LIST "8.0;8.6;8.9;9.0" CACHE STRING "CUDA architectures for nvcc flags")
 endif()
 find_package(Torch REQUIRED)
+# The CUDA wheel's libtorch_cuda.so finds the NCCL/cuDNN/... it was built with in
+# site-packages/nvidia/*/lib through its RPATH, but Torch's CMake puts /usr/local/cuda/lib on
+# every executable's rpath and GNU ld resolves libnccl.so.2 there first (the toolkit's older
+# NCCL: "undefined reference to ncclCommSuspend"). -rpath-link wins at link time; at run
+# time libtorch_cuda's own RPATH already picks the wheel's copies.
+file(GLOB _regionlm_wheel_libs LIST_DIRECTORIES true "${TORCH_INSTALL_PREFIX}/../nvidia/*/lib")
+if(_regionlm_wheel_libs)
+  list(JOIN _regionlm_wheel_libs ":" _regionlm_wheel_libs)
+  set_property(TARGET torch APPEND PROPERTY INTERFACE_LINK_OPTIONS "LINKER:-rpath-link,${_regionlm_wheel_libs}")
+endif()
 find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
 find_package(nlohmann_json 3.9 REQUIRED)
 find_package(Threads REQUIRED)
