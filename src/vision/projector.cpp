@@ -1,0 +1,67 @@
+#include "regionlm/vision/projector.hpp"
+
+#include <torch/torch.h>
+
+#include <regex>
+
+#include "regionlm/error.hpp"
+
+namespace regionlm::vision {
+namespace {
+
+// Number of Linear layers of a projector type: 1 for "linear", N for "mlp<N>x_gelu".
+int64_t linear_count(const std::string& type) {
+  if (type == "linear") return 1;
+  static const std::regex mlp_pattern("^mlp([1-9][0-9]?)x_gelu$");
+  std::smatch match;
+  if (std::regex_match(type, match, mlp_pattern)) return std::stoll(match[1].str());
+  throw ConfigError("Projector: unsupported mm_projector_type '" + type +
+                    "', expected \"linear\" or \"mlp<N>x_gelu\" (Osprey: \"mlp2x_gelu\")");
+}
+
+}  // namespace
+
+ProjectorImpl::ProjectorImpl(const std::string& type, int64_t in_dim, int64_t out_dim,
+                             const torch::TensorOptions& options)
+    : in_dim_(in_dim), out_dim_(out_dim) {
+  const int64_t count = linear_count(type);
+  if (in_dim <= 0 || out_dim <= 0) {
+    throw ConfigError("Projector: widths must be positive, got in_dim " +
+                      std::to_string(in_dim) + ", out_dim " + std::to_string(out_dim));
+  }
+  if (type == "linear") {
+    auto weight = register_parameter("weight", torch::empty({out_dim, in_dim}, options));
+    auto bias = register_parameter("bias", torch::empty({out_dim}, options));
+    layers_.emplace_back(weight, bias);
+    return;
+  }
+  // nn.Sequential(Linear, GELU, Linear, GELU, ...): Linear layers sit at even indices.
+  for (int64_t i = 0; i < count; ++i) {
+    auto layer = register_module(std::to_string(2 * i),
+                                 Linear(i == 0 ? in_dim : out_dim, out_dim, options));
+    layers_.emplace_back(layer->weight, layer->bias);
+  }
+}
+
+torch::Tensor ProjectorImpl::forward(const torch::Tensor& feature_map) {
+  const torch::Tensor& first_weight = layers_.front().first;
+  if (feature_map.dim() != 4 || feature_map.size(1) != in_dim_ ||
+      !feature_map.is_floating_point()) {
+    throw ShapeError("Projector: expected a floating-point feature map [B, " +
+                     std::to_string(in_dim_) + ", h, w], got " +
+                     std::string(toString(feature_map.scalar_type())) + " " +
+                     c10::str(feature_map.sizes()));
+  }
+  if (feature_map.device() != first_weight.device()) {
+    throw ShapeError("Projector: feature map is on " + feature_map.device().str() +
+                     " but the projector's weights on " + first_weight.device().str());
+  }
+  auto x = feature_map.to(first_weight.scalar_type()).flatten(2).transpose(1, 2);  // [B, h*w, in]
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (i > 0) x = torch::gelu(x);
+    x = torch::linear(x, layers_[i].first, layers_[i].second);  // [B, h*w, out]
+  }
+  return x;
+}
+
+}  // namespace regionlm::vision
