@@ -37,10 +37,22 @@ std::string to_hex(const torch::Tensor& t) {
 }  // namespace
 
 const fs::path& reference_checkpoints() {
+  // ctest runs every test in its own process: share one generated set per script version
+  // across processes (written to a private directory, then renamed into place atomically).
   static const fs::path dir = [] {
-    const fs::path out = scratch_dir("io-reference");
-    run_python("tests/io/write_checkpoints.py", {out.string()});
-    return out;
+    const std::string script = "tests/io/write_checkpoints.py";
+    const size_t version = std::hash<std::string>{}(read_bytes(source_dir() / script));
+    const fs::path staging = scratch_dir("io-reference-staging");
+    const fs::path final_dir = staging.parent_path() / ("io-reference-" + std::to_string(version));
+    if (fs::exists(final_dir / "expected.json")) {
+      fs::remove_all(staging);
+      return final_dir;
+    }
+    run_python(script, {staging.string()});
+    std::error_code ec;
+    fs::rename(staging, final_dir, ec);  // fails harmlessly when another process won the race
+    if (ec) fs::remove_all(staging);
+    return final_dir;
   }();
   return dir;
 }
