@@ -1,0 +1,103 @@
+// The KV cache and the cached forward: incremental runs (prefill after a non-empty cache,
+// single-token decode) equal one full causal forward, truncate/reset/broadcast behave, and
+// the buffers are never reallocated.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "llm_test_util.hpp"
+#include "regionlm/error.hpp"
+#include "regionlm/llm/kv_cache.hpp"
+#include "regionlm/llm/llama.hpp"
+
+using namespace regionlm;
+using namespace regionlm::llm;
+
+namespace {
+
+class CachedForward : public ::testing::Test {
+ protected:
+  LlamaConfig config = test::small_llama_config();
+  Llama model = test::random_llama(config, 1);
+  c10::InferenceMode inference;
+  torch::Tensor ids = torch::randint(config.vocab_size, {1, 12},
+                                     at::make_generator<at::CPUGeneratorImpl>(9));  // [1, 12]
+};
+
+TEST_F(CachedForward, IncrementalPiecesEqualOneCausalForward) {
+  const auto full = model->forward_train(model->embed(ids));  // [1, 12, V]
+  KVCache cache(config, 1, 16, model->options());
+  std::vector<torch::Tensor> parts;
+  parts.push_back(model->forward_ids(ids.narrow(1, 0, 5), cache));  // causal prefill
+  // A multi-token step after a prefix: SDPA's is_causal (top-left aligned) would hide keys
+  // 1..8 from its first query, so this equality checks the explicit mask.
+  parts.push_back(model->forward_ids(ids.narrow(1, 5, 4), cache));
+  for (int64_t i = 9; i < 12; ++i) parts.push_back(model->forward_ids(ids.narrow(1, i, 1), cache));
+  EXPECT_EQ(cache.length(), 12);
+  EXPECT_TRUE(torch::allclose(torch::cat(parts, 1), full, 1e-5, 1e-5));
+
+  KVCache fresh(config, 1, 16, model->options());
+  const auto last_only = model->forward_ids(ids.narrow(1, 0, 3), fresh, /*last_only=*/true);
+  EXPECT_EQ(last_only.sizes(), (std::vector<int64_t>{1, 1, config.vocab_size}));
+  EXPECT_TRUE(torch::allclose(last_only[0][0], full[0][2], 1e-5, 1e-5));
+}
+
+TEST_F(CachedForward, TruncateAndResetReplayTheSameLogits) {
+  KVCache cache(config, 1, 16, model->options());
+  const auto first = model->forward_ids(ids.narrow(1, 0, 8), cache);  // [1, 8, V]
+  cache.truncate(5);
+  EXPECT_EQ(cache.length(), 5);
+  const auto replay = model->forward_ids(ids.narrow(1, 5, 3), cache);
+  EXPECT_TRUE(torch::allclose(replay, first.narrow(1, 5, 3), 1e-5, 1e-5));
+  cache.reset();
+  EXPECT_EQ(cache.length(), 0);
+  EXPECT_TRUE(torch::allclose(model->forward_ids(ids.narrow(1, 0, 8), cache), first, 1e-5, 1e-5));
+  EXPECT_THROW(cache.truncate(9), ArgumentError);
+  EXPECT_THROW(cache.truncate(-1), ArgumentError);
+}
+
+TEST_F(CachedForward, BroadcastPrefixServesABatchOfContinuations) {
+  KVCache prefix(config, 1, 16, model->options());
+  model->forward_ids(ids.narrow(1, 0, 6), prefix);
+  KVCache batch(config, 3, 16, model->options());
+  batch.broadcast_prefix_from(prefix, 0, 6);
+  EXPECT_EQ(batch.length(), 6);
+  const auto tails = torch::tensor({{3, 4}, {5, 6}, {7, 8}}, torch::kLong);  // [3, 2]
+  const auto batched = model->forward_ids(tails, batch);                      // [3, 2, V]
+  for (int64_t r = 0; r < 3; ++r) {
+    KVCache single(config, 1, 16, model->options());
+    model->forward_ids(ids.narrow(1, 0, 6), single);
+    const auto expected = model->forward_ids(tails.narrow(0, r, 1), single);  // [1, 2, V]
+    EXPECT_TRUE(torch::allclose(batched.narrow(0, r, 1), expected, 1e-5, 1e-5)) << "row " << r;
+  }
+  EXPECT_THROW(batch.broadcast_prefix_from(prefix, 1, 6), ArgumentError);
+  EXPECT_THROW(batch.broadcast_prefix_from(prefix, 0, 7), ArgumentError);
+  KVCache other_dtype(config, 3, 16, torch::TensorOptions(torch::kBFloat16));
+  EXPECT_THROW(other_dtype.broadcast_prefix_from(prefix, 0, 6), ShapeError);
+}
+
+TEST_F(CachedForward, BuffersAreAllocatedOnceAndWrittenInPlace) {
+  KVCache cache(config, 1, 16, model->options());
+  const auto* keys = cache.keys(0).data_ptr();
+  const auto* values = cache.values(1).data_ptr();
+  EXPECT_EQ(cache.keys(0).sizes(),
+            (std::vector<int64_t>{1, config.num_key_value_heads, 16, config.head_dim()}));
+  for (int64_t i = 0; i < 10; ++i) model->forward_ids(ids.narrow(1, i, 1), cache);
+  EXPECT_EQ(cache.keys(0).data_ptr(), keys);
+  EXPECT_EQ(cache.values(1).data_ptr(), values);
+  EXPECT_EQ(cache.remaining(), 6);
+}
+
+TEST(KVCacheArguments, RejectsBadSizes) {
+  const auto config = test::small_llama_config();
+  const auto options = torch::TensorOptions(torch::kFloat);
+  EXPECT_THROW(KVCache(config, 0, 8, options), ArgumentError);
+  EXPECT_THROW(KVCache(config, 1, 0, options), ArgumentError);
+  EXPECT_THROW(KVCache(config, 1, config.max_position_embeddings + 1, options), ArgumentError);
+  KVCache cache(config, 2, 8, options);
+  EXPECT_EQ(cache.batch(), 2);
+  EXPECT_EQ(cache.capacity(), 8);
+  EXPECT_EQ(cache.num_layers(), config.num_hidden_layers);
+  EXPECT_THROW(cache.advance(9), ArgumentError);
+}
+
+}  // namespace
