@@ -1,0 +1,78 @@
+#pragma once
+// The decoder input of a prompt as a list of chunks (text ids, the image block, region token
+// pairs) whose lengths are known before anything is embedded, and its assembly into
+// `inputs_embeds`.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "regionlm/text/conversation.hpp"
+#include "regionlm/text/tokenizer.hpp"
+
+namespace regionlm::text {
+
+/// One contiguous piece of the decoder input.
+struct Chunk {
+  enum class Kind { Text, Image, Region };
+  Kind kind = Kind::Text;
+  std::vector<int64_t> ids;  // Text: token ids (embedded with the LLM's table)
+  int64_t region_index = -1;  // Region: 0-based region whose mask and position tokens go here
+  int64_t length = 0;         // positions: ids.size() / image tokens / 2 (mask + pos)
+};
+
+/// A whole prompt (or a continuation of one).
+struct PromptLayout {
+  std::vector<Chunk> chunks;
+  int64_t length = 0;  // total positions
+};
+
+/// Osprey's IMAGE_TOKEN_INDEX: the id that stands for the image block in its input_ids.
+inline constexpr int64_t kImageTokenIndex = -200;
+
+/// The full prompt of a conversation: template system text, the answered `history` turns, then
+/// `question` and "ASSISTANT:". Placeholders are rewritten per user message with
+/// expand_region_placeholders (so `<region>` counts from region 1 in each message); every one
+/// of the `num_regions` regions must be referenced somewhere in the conversation. With
+/// `include_image`, the template's image prefix goes before the first question and its
+/// "<image>" becomes an Image chunk of `num_image_tokens` positions; the text before and after
+/// it is tokenized separately, as Osprey's `tokenizer_image_token` does (BOS only at the start).
+/// Throws ArgumentError for placeholder errors, "<image>" / "<mask>" / "<pos>" written in the
+/// messages themselves, or a prompt longer than `max_length` positions (checked up front).
+PromptLayout build_prompt(const Tokenizer& tok, const ConversationTemplate& tmpl,
+                          const std::vector<Turn>& history, const std::string& question,
+                          int64_t num_regions, int64_t num_image_tokens, int64_t max_length,
+                          bool include_image = true);
+
+/// The continuation of a chat whose earlier turns and the last answer are already in the KV
+/// cache: exactly the tokens build_prompt(history + {previous question, answer}, question)
+/// has after the answer, i.e. encode(turn_end + "USER: " + question + " ASSISTANT:"), starting
+/// with the EOS that ends the answer (the sampled EOS must not have been fed to the cache;
+/// after a length cut-off it closes the answer too). Placeholders as in build_prompt, except
+/// that regions need not all be referenced again. The template's turn_end must be a special
+/// token (ArgumentError otherwise), and the continuation must fit `max_length_remaining`.
+PromptLayout build_followup(const Tokenizer& tok, const ConversationTemplate& tmpl,
+                            const std::string& question, int64_t num_regions,
+                            int64_t max_length_remaining);
+
+/// Decoder input embeddings [1, L, H] of a layout: Text chunks through `embed_fn` (given all
+/// text ids at once as a 1-D int64 tensor on image_tokens' device, returning [n, H]), the Image
+/// chunk from `image_tokens` [N, H], each Region chunk from mask_tokens[r] then pos_tokens[r]
+/// ([R, H] each). The result has image_tokens' device and dtype (image_tokens may be [0, H]
+/// when the layout has no image). ShapeError when the tensors do not match the layout.
+torch::Tensor assemble_embeddings(const PromptLayout& layout,
+                                  const std::function<torch::Tensor(const torch::Tensor& ids)>& embed_fn,
+                                  const torch::Tensor& image_tokens, const torch::Tensor& mask_tokens,
+                                  const torch::Tensor& pos_tokens);
+
+/// Position ids [1, L] (int64) of a layout that starts after `past_length` cached positions.
+torch::Tensor layout_positions(const PromptLayout& layout, int64_t past_length, const torch::Device& device);
+
+/// The layout as Osprey's input_ids: text ids, one `image_token_index` for the image block,
+/// `<mask>`, `<pos>` ids for each region pair (for comparisons with the Python reference).
+std::vector<int64_t> layout_ids(const PromptLayout& layout, const Tokenizer& tok,
+                                int64_t image_token_index = kImageTokenIndex);
+
+}  // namespace regionlm::text
