@@ -37,7 +37,10 @@ const fs::path& reference_dir() {
     const fs::path work = regionlm::test::scratch_dir("text-reference");
     const fs::path shared = work.parent_path() /
                             ("text-reference-" + std::to_string(std::hash<std::string>{}(read_text(script))));
-    if (fs::exists(shared / "reference.json")) return shared;
+    if (fs::exists(shared / "reference.json")) {
+      fs::remove(work);
+      return shared;
+    }
     regionlm::test::run_python(script.string(), {work.string()});
     std::error_code ec;
     fs::rename(work, shared, ec);  // fails harmlessly when another test published it first
@@ -134,6 +137,44 @@ TEST(TextParity, LoadsHuggingFaceTokenizerDirectory) {
   EXPECT_THROW(plain.pos_id(), regionlm::ConfigError);
 }
 
+TEST(TextParity, LoadsAddedTokensFromEitherFileAndRejectsBadOnes) {
+  const fs::path model = reference_dir() / "hf" / "tokenizer.model";
+  const int64_t vocab = reference()["vocab_size"].get<int64_t>();
+  auto dir_with = [&](const std::string& file, const std::string& content) {
+    const fs::path dir = regionlm::test::scratch_dir("text-tokenizer-files");
+    fs::copy_file(model, dir / "tokenizer.model");
+    std::ofstream(dir / file) << content;
+    return dir;
+  };
+  // Newer transformers keep added tokens in tokenizer_config.json's added_tokens_decoder.
+  const std::string decoder = "{\"added_tokens_decoder\": {\"0\": {\"content\": \"<unk>\"}, \"" +
+                              std::to_string(vocab) + "\": {\"content\": \"<mask>\", \"special\": true}, \"" +
+                              std::to_string(vocab + 1) + "\": {\"content\": \"<pos>\"}}, \"pad_token\": null}";
+  const Tokenizer tok = Tokenizer::load(dir_with("tokenizer_config.json", decoder));
+  EXPECT_EQ(tok.mask_id(), vocab);
+  EXPECT_EQ(tok.pos_id(), vocab + 1);
+  EXPECT_EQ(tok.pad_id(), tok.unk_id());
+
+  auto added = [&](int64_t mask, int64_t pos) {
+    return "{\"<mask>\": " + std::to_string(mask) + ", \"<pos>\": " + std::to_string(pos) + "}";
+  };
+  EXPECT_NO_THROW(Tokenizer::load(dir_with("added_tokens.json", added(vocab + 1, vocab))).mask_id());
+  EXPECT_THROW(Tokenizer::load(dir_with("added_tokens.json", added(vocab, vocab + 2))), regionlm::FormatError);
+  EXPECT_THROW(Tokenizer::load(dir_with("added_tokens.json", added(5, vocab))), regionlm::FormatError);
+  EXPECT_THROW(Tokenizer::load(dir_with("added_tokens.json", "{\"<mask>\": \"x\"}")), regionlm::FormatError);
+  EXPECT_THROW(Tokenizer::load(dir_with("added_tokens.json", "[1, 2")), regionlm::FormatError);
+  EXPECT_THROW(Tokenizer::load(dir_with("special_tokens_map.json", "{\"bos_token\": \"<nope>\"}")),
+               regionlm::FormatError);
+  EXPECT_THROW(Tokenizer::load(dir_with("special_tokens_map.json", "{\"eos_token\": 3}")), regionlm::FormatError);
+  // An added token that is already a SentencePiece piece.
+  EXPECT_THROW(Tokenizer::load(model, {{"\xE2\x96\x81the", vocab}}), regionlm::FormatError);
+  EXPECT_THROW(Tokenizer::load(reference_dir() / "no-such-dir"), regionlm::IoError);
+  EXPECT_THROW(Tokenizer::load(reference_dir() / "hf" / "missing.model", {}), regionlm::IoError);
+  const fs::path garbage = regionlm::test::scratch_dir("text-tokenizer-garbage") / "tokenizer.model";
+  std::ofstream(garbage) << "not a sentencepiece model";
+  EXPECT_THROW(Tokenizer::load(garbage, {}), regionlm::FormatError);
+}
+
 TEST(TextParity, EncodeMatchesFastTokenizer) {
   const Tokenizer tok = load();
   for (const auto& entry : reference()["texts"]) {
@@ -141,6 +182,22 @@ TEST(TextParity, EncodeMatchesFastTokenizer) {
     SCOPED_TRACE("text: \"" + text + "\"");
     EXPECT_EQ(tok.encode(text, false), ids_of(entry["fast"]));
     EXPECT_EQ(tok.encode(text, true), ids_of(entry["fast_bos"]));
+  }
+}
+
+TEST(TextParity, EncodeMatchesOnTheTrainingCorpus) {
+  const Tokenizer fast = load();
+  const Tokenizer slow = load(HfTokenizerKind::SlowLegacy);
+  const json& corpus = reference()["corpus"];
+  ASSERT_GT(corpus.size(), 400u);
+  for (const auto& entry : corpus) {
+    const std::string text = entry["text"].get<std::string>();
+    SCOPED_TRACE("line: \"" + text + "\"");
+    const std::vector<int64_t> ids = fast.encode(text, true);
+    EXPECT_EQ(ids, ids_of(entry["fast_bos"]));
+    EXPECT_EQ(slow.encode(text, true), ids_of(entry["slow_bos"]));
+    EXPECT_EQ(fast.decode(ids), entry["fast_decoded"].get<std::string>());
+    EXPECT_EQ(fast.decode(ids, false), "<s>" + text);
   }
 }
 
@@ -187,14 +244,18 @@ TEST(TextParity, DecodeRoundTripsEncode) {
 
 TEST(TextParity, StreamingDecodeEqualsFullDecode) {
   const Tokenizer tok = load();
-  // Every corpus text alone, then all of them as one long stream (exercises the moving window).
+  // Every test text alone, then all of them and the whole training corpus as one long stream
+  // each (exercises the moving window).
   std::vector<std::vector<int64_t>> streams;
-  std::vector<int64_t> all;
-  for (const auto& entry : reference()["texts"]) {
-    streams.push_back(ids_of(entry["fast_bos"]));
-    all.insert(all.end(), streams.back().begin(), streams.back().end());
+  for (const char* set : {"texts", "corpus"}) {
+    std::vector<int64_t> all;
+    for (const auto& entry : reference()[set]) {
+      const std::vector<int64_t> ids = ids_of(entry["fast_bos"]);
+      if (std::string(set) == "texts") streams.push_back(ids);
+      all.insert(all.end(), ids.begin(), ids.end());
+    }
+    streams.push_back(all);
   }
-  streams.push_back(all);
   int held_back = 0;
   for (bool skip : {true, false}) {
     for (const auto& ids : streams) {

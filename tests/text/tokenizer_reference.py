@@ -217,6 +217,11 @@ for text in texts:
         # Decoding as Osprey does it (batch_decode(..., skip_special_tokens=True)).
         entry[kind + "_decoded"] = tok.decode(with_bos, skip_special_tokens=True)
     result["texts"].append(entry)
+# The training corpus itself, line by line (the texts above, and ~400 more lines).
+for line in dict.fromkeys(open(corpus_file, encoding="utf-8").read().split("\n")):
+    result.setdefault("corpus", []).append({
+        "text": line, "fast_bos": fast(line).input_ids, "slow_bos": slow(line).input_ids,
+        "fast_decoded": fast.decode(fast(line).input_ids, skip_special_tokens=True)})
 for conv in conversations:
     prefix = conv.get("image_prefix", PREFIXES[conv["template"]])
     history = [[osprey_spelling(u), a] for u, a in conv["history"]]
