@@ -187,10 +187,14 @@ std::string Region::describe() const {
           [](const PolygonData& d) {
             size_t points = 0;
             for (const auto& polygon : d.polygons) points += polygon.size();
-            const std::string count = "(" + std::to_string(points) + " points)";
-            return d.polygons.size() == 1
-                       ? "polygon " + count
-                       : std::to_string(d.polygons.size()) + " polygons " + count;
+            std::ostringstream out;
+            if (d.polygons.size() == 1) {
+              out << "polygon";
+            } else {
+              out << d.polygons.size() << " polygons";
+            }
+            out << " (" << points << " points)";
+            return out.str();
           },
           [](const RleData& d) { return "RLE " + size_text(d.height, d.width); }},
       data_);
