@@ -6,22 +6,46 @@ Writes to OUT_DIR:
   - open_clip_pytorch_model.bin   torch.save of the visual tower's state dict in open_clip's
                                   key layout (`visual.trunk.*`, `visual.head.*`);
   - visual.safetensors            the same tensors as safetensors;
-  - reference.safetensors         `input.pixels` [1, 3, S, S] and `expected.res{2..5}`,
-                                  the stage outputs computed the way Osprey's vision tower
-                                  does (trunk.stem, then each of trunk.stages in turn);
-metadata: depths, dims, layer_norm_eps.
+  - reference.safetensors         `input.pixels` [1, 3, S, S], `expected.res{2..5}` (the
+                                  stage outputs computed the way Osprey's vision tower does:
+                                  trunk.stem, then each of trunk.stages in turn) in float32
+                                  and `expected_bf16.res{2..5}` with the trunk and input
+                                  converted to bfloat16; metadata: depths, dims,
+                                  layer_norm_eps.
 
 Weights are seeded and realistic rather than at their training-init values: layer-scale
 gamma uniform in [0.1, 1] (timm initialises it to 1e-6, which would hide every block), norm
 weights around 1, small random biases.
 """
+import copy
 import json
 import sys
+import types
 from pathlib import Path
 
-import open_clip
+import timm.models.layers
 import torch
 from safetensors.torch import save_file
+
+
+def alias_timm_layers() -> None:
+    """open_clip 2.32 imports `timm.layers` (timm >= 0.9); Osprey's timm 0.6.13 keeps the
+    same Mlp/to_2tuple under `timm.models.layers`. The attention pools open_clip also imports
+    exist only in newer timm and are not used by convnext_large_d_320 (pool ""): stub them
+    so that using one would fail loudly."""
+    class Unavailable:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("attention pooling needs timm >= 0.9")
+
+    shim = types.ModuleType("timm.layers")
+    shim.Mlp = timm.models.layers.Mlp
+    shim.to_2tuple = timm.models.layers.to_2tuple
+    shim.RotAttentionPool2d = shim.AttentionPool2d = Unavailable
+    sys.modules["timm.layers"] = shim
+
+
+alias_timm_layers()
+import open_clip  # noqa: E402  (after the alias)
 
 
 def randomise(trunk: torch.nn.Module, generator: torch.Generator) -> None:
@@ -59,10 +83,12 @@ def main() -> None:
     pixels = torch.randn(1, 3, size, size, generator=generator)
     tensors = {"input.pixels": pixels}
     with torch.no_grad():
-        x = trunk.stem(pixels)
-        for i, stage in enumerate(trunk.stages):
-            x = stage(x)
-            tensors[f"expected.res{i + 2}"] = x.contiguous()
+        for prefix, dtype in (("expected", torch.float32), ("expected_bf16", torch.bfloat16)):
+            typed = copy.deepcopy(trunk).to(dtype)
+            x = typed.stem(pixels.to(dtype))
+            for i, stage in enumerate(typed.stages):
+                x = stage(x)
+                tensors[f"{prefix}.res{i + 2}"] = x.contiguous()
     metadata = {
         "depths": json.dumps([len(s.blocks) for s in trunk.stages]),
         "dims": json.dumps([s.blocks[0].gamma.numel() for s in trunk.stages]),
