@@ -88,11 +88,29 @@ TEST_F(ImageFiles, ExifOrientationIsApplied) {
   }
 }
 
-TEST_F(ImageFiles, DataAfterJpegEndMarkerIsAccepted) {
-  const cv::Mat image = load_image(dir_ / "trailer.jpg");
-  const auto expected = expected_.get("expected.trailer.jpg");
-  ASSERT_EQ(to_tensor(image).sizes(), expected.sizes());
-  EXPECT_LE(max_abs_diff(to_tensor(image), expected), 8.0);
+// The truncation check must accept complete streams of other shapes: data after the
+// end-of-image marker, progressive JPEGs (several scans with tables between them).
+TEST_F(ImageFiles, CompleteJpegVariantsAreAccepted) {
+  for (const char* name : {"trailer.jpg", "progressive.jpg"}) {
+    SCOPED_TRACE(name);
+    const cv::Mat image = load_image(dir_ / name);
+    const auto expected = expected_.get(std::string("expected.") + name);
+    ASSERT_EQ(to_tensor(image).sizes(), expected.sizes());
+    EXPECT_LE(max_abs_diff(to_tensor(image), expected), 8.0);
+  }
+}
+
+// Wherever a JPEG is cut (headers, inside a scan, between progressive scans, just before
+// the end marker), decoding fails instead of returning an image with gray rows.
+TEST_F(ImageFiles, EveryCutJpegIsRejected) {
+  for (const char* name : {"progressive.jpg", "orient6.jpg"}) {
+    SCOPED_TRACE(name);
+    const auto bytes = read_bytes(dir_ / name);
+    ASSERT_NO_THROW(decode_image(bytes.data(), bytes.size(), name));
+    for (size_t cut = 1; cut < bytes.size(); cut += (cut + 3 >= bytes.size() ? 1 : 7)) {
+      EXPECT_THROW(decode_image(bytes.data(), cut, name), regionlm::FormatError) << "cut at " << cut;
+    }
+  }
 }
 
 TEST_F(ImageFiles, BrokenFilesAreFormatErrors) {

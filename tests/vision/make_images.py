@@ -85,6 +85,8 @@ def main() -> None:
     jpeg = encode(quadrants(64, 48), "JPEG", quality=90)
     # Data after the end-of-image marker (camera trailers) must not be mistaken for damage.
     add("trailer.jpg", jpeg + b"trailing camera data \xff\xd8 not an image")
+    # Several scans with tables in between must not look truncated either.
+    add("progressive.jpg", encode(quadrants(64, 48), "JPEG", quality=90, progressive=True))
     (out / "truncated.jpg").write_bytes(jpeg[: len(jpeg) * 2 // 3])
     png = encode(Image.fromarray(noise(40, 40, 3), "RGB"), "PNG")
     (out / "truncated.png").write_bytes(png[: len(png) // 2])
