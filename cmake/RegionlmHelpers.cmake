@@ -60,5 +60,14 @@ function(regionlm_add_test)
     set(_labels unit)
   endif()
   gtest_discover_tests(test_${ARG_NAME} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 120
-    PROPERTIES LABELS "${_labels}" TIMEOUT ${ARG_TIMEOUT})
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+  # Labels are set after discovery: gtest_discover_tests flattens a list-valued property
+  # into separate arguments (LABELS "slow;parity" became LABELS slow plus a bogus property
+  # "parity", dropping the second label and the TIMEOUT).
+  set(_label_script "${CMAKE_CURRENT_BINARY_DIR}/test_${ARG_NAME}_labels.cmake")
+  file(WRITE "${_label_script}"
+    "foreach(_test IN LISTS test_${ARG_NAME}_TESTS)\n"
+    "  set_tests_properties(\"\${_test}\" PROPERTIES LABELS \"${_labels}\")\n"
+    "endforeach()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${_label_script}")
 endfunction()
