@@ -192,7 +192,7 @@ TEST_F(SuccessorGeneration, BatchRowsFinishIndependently) {
   EXPECT_THROW(generate(model, cache, prompt({0, 1, 2}), {}, decode, kEos), ArgumentError);
 }
 
-TEST(Generation, SameSeedSameSamplesDifferentSeedDifferent) {
+TEST(LlamaGeneration, SameSeedSameSamplesDifferentSeedDifferent) {
   const auto config = test::small_llama_config();
   const auto model = test::random_llama(config, 3);
   const auto decode = [](const std::vector<int64_t>&) { return std::string(); };
@@ -213,7 +213,7 @@ TEST(Generation, SameSeedSameSamplesDifferentSeedDifferent) {
   EXPECT_NE(sample(11), sample(12));
 }
 
-TEST(Generation, ConcurrentThreadsEqualSequentialRuns) {
+TEST(LlamaGeneration, ConcurrentThreadsEqualSequentialRuns) {
   auto config = test::small_llama_config();
   config.hidden_size = 64;
   config.num_hidden_layers = 3;

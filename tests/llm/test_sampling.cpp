@@ -103,7 +103,7 @@ GenerationOptions make(float temperature, int64_t top_k, float top_p, float pena
   return options;
 }
 
-TEST(Sampling, DrawsFollowTheExactDistribution) {
+TEST(SamplerDistribution, DrawsFollowTheExactDistribution) {
   const std::vector<Case> cases = {
       {"temperature", make(0.6f, 0, 1.f, 1.f), {}, make(1.f, 0, 1.f, 1.f)},
       {"top_k", make(1.f, 3, 1.f, 1.f), {}, make(1.f, 4, 1.f, 1.f)},
@@ -125,7 +125,7 @@ TEST(Sampling, DrawsFollowTheExactDistribution) {
   }
 }
 
-TEST(Sampling, GreedyTakesArgmaxAfterRepetitionPenalty) {
+TEST(SamplerDistribution, GreedyTakesArgmaxAfterRepetitionPenalty) {
   const auto logits = torch::tensor({{2.0f, 1.9f, -0.5f}, {-1.0f, -1.1f, -3.0f}});  // [2, 3]
   Sampler plain(make(0.f, 0, 1.f, 1.f), 2, 3, torch::kCPU);
   EXPECT_FALSE(plain.sampling());
@@ -136,7 +136,7 @@ TEST(Sampling, GreedyTakesArgmaxAfterRepetitionPenalty) {
   EXPECT_TRUE(torch::equal(penalised.next(logits), torch::tensor({1, 1}, torch::kLong)));
 }
 
-TEST(Sampling, SeedDeterminesTheDraws) {
+TEST(SamplerDistribution, SeedDeterminesTheDraws) {
   const auto logits = torch::zeros({256, 50});
   auto draws = [&](uint64_t seed) {
     auto options = make(1.f, 0, 1.f, 1.f);
