@@ -3,8 +3,6 @@
 #include <ATen/ops/scaled_dot_product_attention.h>
 #include <torch/torch.h>
 
-#include "regionlm/error.hpp"
-
 namespace regionlm::llm {
 
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& config,
