@@ -76,8 +76,9 @@ torch::Tensor ConvNeXtStageImpl::forward(torch::Tensor x) {
   return blocks->forward(x);                   // [B, out, H', W']
 }
 
-ConvNeXtImpl::ConvNeXtImpl(const VisionConfig& cfg, const torch::TensorOptions& options)
-    : dims_((validate(cfg), cfg.dims)) {
+ConvNeXtImpl::ConvNeXtImpl(const VisionConfig& cfg, const torch::TensorOptions& options) {
+  validate(cfg);
+  dims_ = cfg.dims;
   Conv2dSpec patchify;
   patchify.in_channels = 3;
   patchify.out_channels = cfg.dims[0];
@@ -89,7 +90,8 @@ ConvNeXtImpl::ConvNeXtImpl(const VisionConfig& cfg, const torch::TensorOptions& 
   stages = register_module("stages", torch::nn::ModuleList());
   for (size_t s = 0; s < cfg.dims.size(); ++s) {
     const int64_t in_channels = s == 0 ? cfg.dims[0] : cfg.dims[s - 1];
-    stages->push_back(ConvNeXtStage(in_channels, cfg.dims[s], cfg.depths[s], /*downsample=*/s > 0,
+    const bool with_downsample = s > 0;
+    stages->push_back(ConvNeXtStage(in_channels, cfg.dims[s], cfg.depths[s], with_downsample,
                                     cfg.layer_norm_eps, options));
   }
 }

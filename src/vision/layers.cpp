@@ -4,18 +4,16 @@
 
 namespace regionlm::vision {
 
-Conv2dImpl::Conv2dImpl(const Conv2dSpec& spec, const torch::TensorOptions& options)
-    : spec_(spec) {
-  weight = register_parameter(
-      "weight", torch::empty({spec.out_channels, spec.in_channels / spec.groups,
-                              spec.kernel_size, spec.kernel_size},
-                             options));
+Conv2dImpl::Conv2dImpl(const Conv2dSpec& spec, const torch::TensorOptions& options) : spec_(spec) {
+  weight =
+      register_parameter("weight", torch::empty({spec.out_channels, spec.in_channels / spec.groups,
+                                                 spec.kernel_size, spec.kernel_size},
+                                                options));
   bias = register_parameter("bias", torch::empty({spec.out_channels}, options));
 }
 
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
-  return torch::conv2d(x, weight, bias, spec_.stride, spec_.padding, /*dilation=*/1,
-                       spec_.groups);
+  return torch::conv2d(x, weight, bias, spec_.stride, spec_.padding, /*dilation=*/1, spec_.groups);
 }
 
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features,
@@ -24,9 +22,7 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features,
   bias = register_parameter("bias", torch::empty({out_features}, options));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  return torch::linear(x, weight, bias);
-}
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
 
 LayerNormImpl::LayerNormImpl(int64_t channels, double eps, const torch::TensorOptions& options)
     : channels_(channels), eps_(eps) {
@@ -38,16 +34,16 @@ torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
   return torch::layer_norm(x, {channels_}, weight, bias, eps_);
 }
 
-LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps,
-                                 const torch::TensorOptions& options)
+LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps, const torch::TensorOptions& options)
     : channels_(channels), eps_(eps) {
   weight = register_parameter("weight", torch::empty({channels}, options));
   bias = register_parameter("bias", torch::empty({channels}, options));
 }
 
 torch::Tensor LayerNorm2dImpl::forward(const torch::Tensor& x) {
-  auto y = torch::layer_norm(x.permute({0, 2, 3, 1}), {channels_}, weight, bias, eps_);  // [B, H, W, C]
-  return y.permute({0, 3, 1, 2});  // [B, C, H, W]
+  auto y = x.permute({0, 2, 3, 1});                           // [B, H, W, C]
+  y = torch::layer_norm(y, {channels_}, weight, bias, eps_);  // [B, H, W, C]
+  return y.permute({0, 3, 1, 2});                             // [B, C, H, W]
 }
 
 MlpImpl::MlpImpl(int64_t in_features, int64_t hidden_features,

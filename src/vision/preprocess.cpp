@@ -14,8 +14,8 @@ namespace {
 void require_rgb8(const cv::Mat& rgb8, const char* function) {
   if (rgb8.empty() || rgb8.type() != CV_8UC3) {
     throw ArgumentError(std::string(function) + ": expected a non-empty CV_8UC3 RGB image, got " +
-                        cv::typeToString(rgb8.type()) + " of " + std::to_string(rgb8.cols) +
-                        "x" + std::to_string(rgb8.rows) + " (use vision::to_rgb8 first)");
+                        cv::typeToString(rgb8.type()) + " of " + std::to_string(rgb8.cols) + "x" +
+                        std::to_string(rgb8.rows) + " (use vision::to_rgb8 first)");
   }
 }
 
@@ -27,8 +27,8 @@ cv::Size short_side_size(cv::Size input, int64_t short_side) {
                         std::to_string(short_side));
   }
   if (input.width <= 0 || input.height <= 0) {
-    throw ArgumentError("short_side_size: empty input size " + std::to_string(input.width) +
-                        "x" + std::to_string(input.height));
+    throw ArgumentError("short_side_size: empty input size " + std::to_string(input.width) + "x" +
+                        std::to_string(input.height));
   }
   const bool portrait = input.width <= input.height;
   const double short_in = portrait ? input.width : input.height;
@@ -59,10 +59,13 @@ torch::Tensor preprocess(const cv::Mat& rgb8, const VisionConfig& cfg,
 
   const torch::Tensor hwc =
       torch::from_blob(resized.data, {resized.rows, resized.cols, 3}, torch::kUInt8);
-  torch::Tensor x = hwc.to(device).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32);  // [1, 3, H', W']
+  torch::Tensor x =
+      hwc.to(device).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32);  // [1, 3, H', W']
   x = x.div(255.0f);
-  const torch::Tensor mean = torch::tensor({cfg.mean[0], cfg.mean[1], cfg.mean[2]}, f32).view({1, 3, 1, 1});
-  const torch::Tensor std = torch::tensor({cfg.std[0], cfg.std[1], cfg.std[2]}, f32).view({1, 3, 1, 1});
+  const torch::Tensor mean =
+      torch::tensor({cfg.mean[0], cfg.mean[1], cfg.mean[2]}, f32).view({1, 3, 1, 1});
+  const torch::Tensor std =
+      torch::tensor({cfg.std[0], cfg.std[1], cfg.std[2]}, f32).view({1, 3, 1, 1});
   x = (x - mean) / std;  // [1, 3, H', W']
   namespace F = torch::nn::functional;
   x = F::interpolate(x, F::InterpolateFuncOptions()

@@ -101,11 +101,19 @@ void BM_ProjectorRes4(benchmark::State& state, torch::ScalarType dtype) {
 
 BENCHMARK(BM_Preprocess1080p)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_ConvNeXtLarge512, float32, torch::kFloat32)
-    ->Unit(benchmark::kMillisecond)->MinTime(5.0)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(5.0)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_ConvNeXtLarge512, bfloat16, torch::kBFloat16)
-    ->Unit(benchmark::kMillisecond)->MinTime(5.0)->UseRealTime();
-BENCHMARK_CAPTURE(BM_ProjectorRes4, float32, torch::kFloat32)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_ProjectorRes4, bfloat16, torch::kBFloat16)->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(5.0)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_ProjectorRes4, float32, torch::kFloat32)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_ProjectorRes4, bfloat16, torch::kBFloat16)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

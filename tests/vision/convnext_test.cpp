@@ -1,5 +1,7 @@
 // ConvNeXt trunk against the `convnext-*` fixtures (timm 0.6.13), in float32 and in reduced
 // precision, plus loading from either checkpoint prefix and the typed errors.
+#include "regionlm/vision/convnext.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include "regionlm/error.hpp"
 #include "regionlm/io/module_loader.hpp"
 #include "regionlm/io/weights.hpp"
-#include "regionlm/vision/convnext.hpp"
 #include "test_util.hpp"
 #include "vision_test_util.hpp"
 
@@ -127,11 +128,11 @@ TEST(ConvNeXt, ReducedPrecisionTracksFloat32AndPyTorch) {
         SCOPED_TRACE(std::string(c.name) + " " + level);
         EXPECT_EQ(outputs[i].scalar_type(), c.dtype);
         const double vs_f32 = relative_to_max(outputs[i], w.get("expected." + level));
-        const double vs_torch = relative_to_max(outputs[i], torch_lowp.get(std::string(c.name) + "." + level));
+        const double vs_torch =
+            relative_to_max(outputs[i], torch_lowp.get(std::string(c.name) + "." + level));
         EXPECT_LE(vs_f32, c.vs_float32);
         EXPECT_LE(vs_torch, c.vs_pytorch);
-        RecordProperty(std::string(c.name) + "." + level,
-                       c10::str(vs_f32, " / ", vs_torch));
+        RecordProperty(std::string(c.name) + "." + level, c10::str(vs_f32, " / ", vs_torch));
       }
     }
   }

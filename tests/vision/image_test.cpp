@@ -1,5 +1,7 @@
 // Image decoding against Pillow's convert("RGB") (after EXIF orientation), and rejection of
 // bad files and unsupported pixel formats.
+#include "regionlm/vision/image.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -8,7 +10,6 @@
 
 #include "regionlm/error.hpp"
 #include "regionlm/io/weights.hpp"
-#include "regionlm/vision/image.hpp"
 #include "test_util.hpp"
 #include "vision_test_util.hpp"
 
@@ -108,7 +109,8 @@ TEST_F(ImageFiles, EveryCutJpegIsRejected) {
     const auto bytes = read_bytes(dir_ / name);
     ASSERT_NO_THROW(decode_image(bytes.data(), bytes.size(), name));
     for (size_t cut = 1; cut < bytes.size(); cut += (cut + 3 >= bytes.size() ? 1 : 7)) {
-      EXPECT_THROW(decode_image(bytes.data(), cut, name), regionlm::FormatError) << "cut at " << cut;
+      EXPECT_THROW(decode_image(bytes.data(), cut, name), regionlm::FormatError)
+          << "cut at " << cut;
     }
   }
 }

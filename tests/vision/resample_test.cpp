@@ -1,9 +1,10 @@
 // The bicubic resampler against Pillow's own Image.resize(..., BICUBIC): bit-exact.
+#include "regionlm/vision/resample.hpp"
+
 #include <gtest/gtest.h>
 
 #include "regionlm/error.hpp"
 #include "regionlm/io/weights.hpp"
-#include "regionlm/vision/resample.hpp"
 #include "test_util.hpp"
 #include "vision_test_util.hpp"
 
@@ -23,12 +24,14 @@ TEST(PillowBicubic, BitExactOnEveryReferenceCase) {
     const auto expected = cases.get("case" + std::to_string(i) + ".expected");
     SCOPED_TRACE("case " + std::to_string(i) + ": " + c10::str(input.sizes()) + " -> " +
                  c10::str(expected.sizes()));
-    const cv::Mat resized = resize_bicubic_pillow(to_mat(input), expected.size(1), expected.size(0));
+    const cv::Mat resized =
+        resize_bicubic_pillow(to_mat(input), expected.size(1), expected.size(0));
     const auto actual = to_tensor(resized);
     ASSERT_EQ(actual.sizes(), expected.sizes());
     const auto mismatches = actual.ne(expected).sum().item<int64_t>();
-    EXPECT_EQ(mismatches, 0) << "max diff "
-                             << (actual.to(torch::kInt32) - expected.to(torch::kInt32)).abs().max().item<int>();
+    EXPECT_EQ(mismatches, 0)
+        << "max diff "
+        << (actual.to(torch::kInt32) - expected.to(torch::kInt32)).abs().max().item<int>();
   }
   EXPECT_GE(checked, 10);
 }

@@ -1,8 +1,8 @@
 #include "vision_test_util.hpp"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "regionlm/io/weights.hpp"
@@ -11,8 +11,8 @@ namespace regionlm::vision::test {
 
 torch::Tensor to_tensor(const cv::Mat& image) {
   const cv::Mat continuous = image.isContinuous() ? image : image.clone();
-  return torch::from_blob(continuous.data, {continuous.rows, continuous.cols, continuous.channels()},
-                          torch::kUInt8)
+  return torch::from_blob(continuous.data,
+                          {continuous.rows, continuous.cols, continuous.channels()}, torch::kUInt8)
       .clone();
 }
 

@@ -36,9 +36,9 @@ TORCH_MODULE(ConvNeXtBlock);
 /// then `depth` blocks (keys blocks.{i}).
 class ConvNeXtStageImpl : public torch::nn::Module {
  public:
-  /// `downsample`: whether the stage starts with the 2x2 stride-2 reduction (all but the
-  /// first stage).
-  ConvNeXtStageImpl(int64_t in_channels, int64_t out_channels, int64_t depth, bool downsample,
+  /// `with_downsample`: whether the stage starts with the 2x2 stride-2 reduction (all but
+  /// the first stage).
+  ConvNeXtStageImpl(int64_t in_channels, int64_t out_channels, int64_t depth, bool with_downsample,
                     double eps, const torch::TensorOptions& options);
   torch::Tensor forward(torch::Tensor x);  // [B, in, H, W] -> [B, out, H', W']
 
