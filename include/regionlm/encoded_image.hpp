@@ -32,9 +32,10 @@ class EncodedImage {
   /// Wall time of the encoding, ms.
   double encode_ms() const;
 
+  struct Data;  // implementation detail (src/pipeline)
+
  private:
   friend struct pipeline::Access;
-  struct Data;
   std::shared_ptr<const Data> data_;
 };
 

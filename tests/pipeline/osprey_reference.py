@@ -3,7 +3,8 @@
 Built from transformers' LlamaForCausalLM (4.31, the version Osprey used), timm 0.6.13's
 ConvNeXt (the class open_clip wraps) and the Osprey glue written from
 ../shared/spec/osprey.md: Pillow-bicubic preprocessing, mask-aware extractor, projector,
-`tokenizer_image_token`, `<mask><pos>` splicing, the `osprey_v1` template, greedy decoding.
+`tokenizer_image_token`, `<mask><pos>` splicing, the `osprey_v1` template, greedy decoding,
+and the tokenizer Osprey loads (transformers' LlamaTokenizerFast).
 The glue is first checked against the shared fixtures (computed by the original code), so a
 mismatch in the C++ comparison points at the C++ side.
 
@@ -18,14 +19,18 @@ import json
 import os
 import sys
 
+import types
+
 import numpy as np
+import sentencepiece as spm
 import torch
+import transformers.convert_slow_tokenizer as convert_slow
 import torch.nn.functional as F
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 from timm.models.convnext import ConvNeXt
-from transformers import LlamaConfig, LlamaForCausalLM, LlamaTokenizer
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -120,6 +125,32 @@ def tokenizer_image_token(prompt, tokenizer):
     return ids
 
 
+def _sentencepiece_proto_module():
+    """Stand-in for the protobuf module transformers uses to read tokenizer.model when it
+    converts it to a fast tokenizer (protobuf is not installed here). LlamaConverter reads
+    only the pieces with their scores and the trainer spec; sentencepiece provides both."""
+    class ModelProto:
+        def ParseFromString(self, data):
+            sp = spm.SentencePieceProcessor(model_proto=data)
+            self.pieces = [types.SimpleNamespace(piece=sp.id_to_piece(i), score=sp.get_score(i))
+                           for i in range(sp.get_piece_size())]
+            self.trainer_spec = types.SimpleNamespace(
+                model_type=2, unk_piece=sp.id_to_piece(sp.unk_id()), byte_fallback=True)
+    return types.SimpleNamespace(ModelProto=ModelProto)
+
+
+def load_tokenizer(model_dir):
+    """The tokenizer exactly as Osprey's inference code loads it (demo/osprey_inference.py):
+    LlamaTokenizerFast (use_fast=True), then <mask>/<pos> added as special tokens."""
+    convert_slow.import_protobuf = _sentencepiece_proto_module
+    convert_slow.requires_backends = lambda *args, **kwargs: None
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, model_max_length=2048,
+                                              padding_side="right", use_fast=True)
+    tokenizer.add_tokens(["<mask>", "<pos>"], special_tokens=True)
+    assert type(tokenizer).__name__ == "LlamaTokenizerFast"
+    return tokenizer
+
+
 # ---------------------------------------------------------------- the model
 class Osprey:
     def __init__(self, model_dir):
@@ -159,7 +190,7 @@ class Osprey:
         missing, unexpected = self.decoder.load_state_dict(dec_sd, strict=False)
         assert not missing and not unexpected, (missing, unexpected)
 
-        self.tokenizer = LlamaTokenizer.from_pretrained(model_dir)
+        self.tokenizer = load_tokenizer(model_dir)
         self.mask_id = self.tokenizer.convert_tokens_to_ids("<mask>")
         self.pos_id = self.tokenizer.convert_tokens_to_ids("<pos>")
         assert (self.mask_id, self.pos_id) == (llama_cfg.vocab_size, llama_cfg.vocab_size + 1)

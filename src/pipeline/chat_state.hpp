@@ -1,0 +1,27 @@
+#pragma once
+// What a ChatSession holds between turns.
+#include <memory>
+#include <vector>
+
+#include "pipeline/inference.hpp"
+#include "regionlm/llm/kv_cache.hpp"
+
+namespace regionlm::pipeline {
+
+struct ChatState {
+  std::shared_ptr<const ModelImpl> model;
+  EncodedImage image;            // keeps the features alive
+  int64_t num_regions = 0;
+  RegionTokens regions;          // computed once, [Q, hidden] each
+  std::vector<text::Turn> history;
+  std::unique_ptr<llm::KVCache> cache;  // batch 1; grows (by copy) when a turn needs more room
+  /// layout_signature() of what the first positions of `cache` hold; the cache may hold
+  /// more (stale positions after a failed turn), which the next turn truncates.
+  std::vector<int64_t> cached;
+};
+
+/// Model::chat: validates the image and computes the region tokens once.
+ChatSession start_chat(const std::shared_ptr<const ModelImpl>& model, const EncodedImage& image,
+                       const std::vector<Region>& regions);
+
+}  // namespace regionlm::pipeline

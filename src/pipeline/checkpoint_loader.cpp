@@ -1,0 +1,237 @@
+#include "pipeline/checkpoint_loader.hpp"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "pipeline/device_options.hpp"
+#include "regionlm/error.hpp"
+#include "regionlm/io/module_loader.hpp"
+#include "regionlm/io/weights.hpp"
+
+namespace regionlm::pipeline {
+
+namespace fs = std::filesystem;
+
+void build_modules(ModelImpl& impl) {
+  const OspreyConfig& cfg = impl.config;
+  const int64_t token_width = cfg.vision.dims.at(static_cast<size_t>(cfg.vision.token_level));
+  if (cfg.mm_hidden_size != token_width) {
+    throw ConfigError("config: mm_hidden_size (" + std::to_string(cfg.mm_hidden_size) +
+                      ") differs from the width of vision stage token_level " +
+                      std::to_string(cfg.vision.token_level) + " (" + std::to_string(token_width) + ")");
+  }
+  const torch::TensorOptions options = impl.options();
+  impl.vision = vision::ConvNeXt(cfg.vision, options);
+  impl.projector = vision::Projector(cfg.mm_projector_type, cfg.mm_hidden_size, cfg.text.hidden_size, options);
+  impl.extractor = region::MaskExtractor(cfg.vision.dims, cfg.extractor.embed_dim, cfg.text.hidden_size,
+                                         cfg.extractor.mask_shape, options.dtype(torch::kFloat32));
+  impl.llama = llm::Llama(cfg.text, options);
+}
+
+namespace {
+
+/// One module and where its weights come from.
+struct ModuleSource {
+  torch::nn::Module* module;
+  const Weights* weights;
+  std::string prefix;
+  std::string stage;  // progress label
+};
+
+/// A piece of a module loaded in one load_module call; small enough that a 14 GB decoder
+/// reports progress often.
+struct LoadUnit {
+  torch::nn::Module* module;
+  std::string prefix;
+  const ModuleSource* source;
+  double bytes;
+};
+
+std::vector<std::pair<std::string, torch::Tensor>> tensors_of(torch::nn::Module& module, bool recurse) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& p : module.named_parameters(recurse)) out.emplace_back(p.key(), p.value());
+  for (auto& b : module.named_buffers(recurse)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+std::string shape_text(c10::IntArrayRef shape) {
+  std::ostringstream out;
+  out << '[';
+  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+  out << ']';
+  return out.str();
+}
+
+/// Every expected key of every module present with its shape, checked from the headers
+/// before any tensor data is read: one WeightError lists all problems.
+void check_keys(const std::vector<ModuleSource>& sources, const fs::path& dir) {
+  std::vector<std::string> missing, mismatched;
+  for (const ModuleSource& source : sources) {
+    for (const auto& [name, tensor] : tensors_of(*source.module, true)) {
+      const std::string key = source.prefix + name;
+      if (!source.weights->contains(key)) {
+        missing.push_back(key + "  (" + source.stage + ", in " + source.weights->origin().string() + ")");
+        continue;
+      }
+      const std::vector<int64_t> stored = source.weights->shape(key);
+      if (c10::IntArrayRef(stored) != tensor.sizes()) {
+        mismatched.push_back(key + ": expected " + shape_text(tensor.sizes()) + ", found " + shape_text(stored));
+      }
+    }
+  }
+  if (missing.empty() && mismatched.empty()) return;
+  std::string message = "cannot load model " + dir.string() + ":";
+  if (!missing.empty()) {
+    message += "\n" + std::to_string(missing.size()) + " missing weight(s):";
+    for (const auto& m : missing) message += "\n  " + m;
+  }
+  if (!mismatched.empty()) {
+    message += "\n" + std::to_string(mismatched.size()) + " weight(s) with the wrong shape:";
+    for (const auto& m : mismatched) message += "\n  " + m;
+  }
+  throw WeightError(message);
+}
+
+void collect_units(torch::nn::Module& module, const std::string& prefix, const ModuleSource& source,
+                   std::vector<LoadUnit>& out) {
+  const auto direct = tensors_of(module, false);
+  const auto children = module.named_children();
+  if (!direct.empty() || children.is_empty()) {
+    double bytes = 0;
+    for (const auto& [name, tensor] : tensors_of(module, true)) {
+      bytes += static_cast<double>(tensor.numel()) * static_cast<double>(tensor.element_size());
+    }
+    out.push_back({&module, prefix, &source, bytes});
+    return;
+  }
+  for (auto& child : children) collect_units(*child.value(), prefix + child.key() + ".", source, out);
+}
+
+bool is_rotary_buffer(const std::string& key) {
+  const std::string suffix = "rotary_emb.inv_freq";
+  return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// The open_clip file named by mm_vision_tower: relative to the model directory; a directory
+/// (e.g. the downloaded CLIP repository) is searched for open_clip's file names.
+fs::path vision_tower_file(const fs::path& dir, const std::string& configured) {
+  fs::path path(configured);
+  if (path.is_relative()) path = dir / path;
+  if (fs::is_directory(path)) {
+    for (const char* name : {"open_clip_model.safetensors", "open_clip_pytorch_model.bin"}) {
+      if (fs::exists(path / name)) return path / name;
+    }
+  }
+  return path;
+}
+
+/// Optional string settings of config.json that choose the prompt text.
+std::string config_string(const fs::path& dir, const char* key) {
+  std::ifstream in(dir / "config.json", std::ios::binary);
+  if (!in) return {};
+  const nlohmann::json root = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!root.is_object() || !root.contains(key)) return {};
+  if (!root[key].is_string()) {
+    throw ConfigError((dir / "config.json").string() + ": '" + key + "' must be a string");
+  }
+  return root[key].get<std::string>();
+}
+
+}  // namespace
+
+std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& options) {
+  const auto progress = [&](double fraction, const std::string& stage) {
+    if (options.on_progress) options.on_progress(fraction, stage);
+  };
+  if (!fs::is_directory(dir)) {
+    throw IoError("model directory " + dir.string() + (fs::exists(dir) ? " is not a directory" : " does not exist"));
+  }
+  progress(0.0, "config");
+  auto impl = std::make_shared<ModelImpl>(load_osprey_config(dir), text::Tokenizer::load(dir));
+  impl->device = resolve_device(options.device);
+  impl->dtype = resolve_dtype(options.dtype, impl->device);
+
+  const text::Tokenizer& tokenizer = impl->tokenizer;
+  tokenizer.mask_id();  // ConfigError now rather than at the first question
+  tokenizer.pos_id();
+  if (tokenizer.vocab_size() > impl->config.text.vocab_size) {
+    throw ConfigError((dir / "tokenizer.model").string() + " has " + std::to_string(tokenizer.vocab_size()) +
+                      " pieces but config.json vocab_size is " + std::to_string(impl->config.text.vocab_size));
+  }
+  // Prompt text: options, else config.json, else the template's own (Osprey's demo prefix).
+  std::string template_name = !options.conversation_template.empty() ? options.conversation_template
+                                                                      : config_string(dir, "conversation_template");
+  if (template_name.empty()) template_name = prompts::kConversationTemplate;
+  impl->conversation = text::conversation_template(template_name);
+  const std::string prefix = !options.image_prefix.empty() ? options.image_prefix : config_string(dir, "image_prefix");
+  if (!prefix.empty()) impl->conversation.image_prefix = prefix;
+  const std::string& chosen = impl->conversation.image_prefix;
+  const size_t marker = chosen.find(text::kImageMarker);
+  if (marker == std::string::npos || chosen.find(text::kImageMarker, marker + 1) != std::string::npos) {
+    throw ConfigError("image prefix \"" + chosen + "\" must contain \"<image>\" exactly once");
+  }
+
+  build_modules(*impl);
+
+  progress(0.01, "opening weights");
+  const Weights weights = load_weights(dir);
+  Weights clip_weights;
+  const Weights* vision_weights = &weights;
+  std::string vision_prefix = kVisionPrefix;
+  if (weights.names_with_prefix(kVisionPrefix).empty()) {
+    const std::string configured = !options.vision_tower.empty() ? options.vision_tower.string()
+                                                                 : impl->config.mm_vision_tower;
+    if (configured.empty()) {
+      throw WeightError("cannot load model " + dir.string() + ": the checkpoint has no vision weights ('" +
+                        kVisionPrefix + "*') and config.json names no mm_vision_tower file");
+    }
+    const fs::path file = vision_tower_file(dir, configured);
+    if (!fs::exists(file)) {
+      throw IoError("cannot load model " + dir.string() + ": the checkpoint has no vision weights ('" +
+                    std::string(kVisionPrefix) + "*') and the vision tower file " + file.string() +
+                    " (mm_vision_tower) does not exist");
+    }
+    clip_weights = load_weights(file);
+    vision_weights = &clip_weights;
+    vision_prefix = kClipVisionPrefix;
+  }
+
+  const std::vector<ModuleSource> sources = {
+      {impl->vision.ptr().get(), vision_weights, vision_prefix, "vision"},
+      {impl->projector.ptr().get(), &weights, kProjectorPrefix, "projector"},
+      {impl->extractor.ptr().get(), &weights, kExtractorPrefix, "mask extractor"},
+      // The decoder's parameter names are the checkpoint's (model.*, lm_head.*).
+      {impl->llama.ptr().get(), &weights, "", "decoder"},
+  };
+  check_keys(sources, dir);
+
+  std::vector<LoadUnit> units;
+  for (const ModuleSource& source : sources) collect_units(*source.module, source.prefix, source, units);
+  double total = 0;
+  for (const LoadUnit& unit : units) total += unit.bytes;
+  double done = 0;
+  std::vector<std::string> consumed;
+  for (const LoadUnit& unit : units) {
+    const LoadReport report = load_module(*unit.module, *unit.source->weights, unit.prefix);
+    if (unit.source->weights == &weights) consumed.insert(consumed.end(), report.loaded.begin(), report.loaded.end());
+    done += unit.bytes;
+    progress(0.02 + 0.98 * (total > 0 ? done / total : 1.0), unit.source->stage);
+  }
+
+  for (std::string& key : unexpected_keys(weights, consumed)) {
+    if (!is_rotary_buffer(key)) impl->unused_keys.push_back(std::move(key));
+  }
+  if (!options.allow_unexpected_keys && !impl->unused_keys.empty()) {
+    std::string message = "model " + dir.string() + ": " + std::to_string(impl->unused_keys.size()) +
+                          " checkpoint key(s) used by no module (LoadOptions::allow_unexpected_keys is false):";
+    for (const auto& key : impl->unused_keys) message += "\n  " + key;
+    throw WeightError(message);
+  }
+  progress(1.0, "ready");
+  return impl;
+}
+
+}  // namespace regionlm::pipeline

@@ -1,0 +1,39 @@
+#pragma once
+// Shared by the pipeline tests: the reference model loaded once per process, and helpers.
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "pipeline/access.hpp"
+#include "reference_data.hpp"
+#include "regionlm/model.hpp"
+
+namespace regionlm::test {
+
+/// The reference checkpoint (vision in the shards), CPU float32, loaded once.
+inline const Model& reference_model() {
+  static const Model model = [] {
+    LoadOptions options;
+    options.device = "cpu";
+    options.dtype = "float32";
+    return Model::load(reference().model, options);
+  }();
+  return model;
+}
+
+inline const pipeline::ModelImpl& impl_of(const Model& model) { return *pipeline::Access::impl(model); }
+
+/// Greedy decoding of at most `max_new_tokens`.
+inline GenerationOptions greedy(int64_t max_new_tokens) {
+  GenerationOptions options;
+  options.max_new_tokens = max_new_tokens;
+  options.temperature = 0.f;
+  return options;
+}
+
+inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<double>();
+}
+
+}  // namespace regionlm::test
