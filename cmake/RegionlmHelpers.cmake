@@ -27,12 +27,26 @@ function(regionlm_target_setup target)
   target_compile_features(${target} PUBLIC cxx_std_20)
   target_link_libraries(${target} PUBLIC torch ${OpenCV_LIBS} Threads::Threads
                                   PRIVATE nlohmann_json::nlohmann_json ${SENTENCEPIECE_LIBRARY})
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Winvalid-pch)
   if(REGIONLM_WITH_CUDA)
     target_compile_definitions(${target} PRIVATE REGIONLM_WITH_CUDA=1)
   endif()
   if(REGIONLM_PCH)
-    target_precompile_headers(${target} PRIVATE <torch/torch.h> <opencv2/core.hpp>)
+    # <torch/torch.h> costs ~30 s per translation unit. It is precompiled twice in all:
+    # once for position-independent objects (the library parts, static helpers) by
+    # regionlm_core, once for executables (-fPIE) by regionlm_exe_pch; every other target
+    # reuses one of those, with the same flags.
+    get_target_property(_type ${target} TYPE)
+    if(_type STREQUAL "EXECUTABLE")
+      set(_host regionlm_exe_pch)
+    else()
+      set(_host regionlm_core)
+    endif()
+    if(target STREQUAL _host)
+      target_precompile_headers(${target} PRIVATE <torch/torch.h> <opencv2/core.hpp>)
+    else()
+      target_precompile_headers(${target} REUSE_FROM ${_host})
+    endif()
   endif()
 endfunction()
 
