@@ -15,8 +15,9 @@ endif()
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(prefix "${WORK_DIR}/prefix")
 
-# The shared library is normally built already (`make test` builds everything first).
-run_step("build regionlm" ${CMAKE_COMMAND} --build "${REGIONLM_BUILD_DIR}" --target regionlm)
+# Everything `cmake --install` installs (library, examples) must exist: build the default
+# target, a no-op under `make test`, which builds everything before running the tests.
+run_step("build" ${CMAKE_COMMAND} --build "${REGIONLM_BUILD_DIR}")
 run_step("install" ${CMAKE_COMMAND} --install "${REGIONLM_BUILD_DIR}" --prefix "${prefix}")
 # Only the prefix is given: Torch and OpenCV must be found through regionlmConfig.cmake.
 run_step("configure downstream" ${CMAKE_COMMAND} -S "${DOWNSTREAM_SOURCE_DIR}" -B "${WORK_DIR}/build"
