@@ -51,16 +51,16 @@ LoadReport load_module(torch::nn::Module& module, const Weights& weights,
   for (auto& item : module.named_buffers(/*recurse=*/true)) visit(item.key(), item.value());
 
   if (!report.missing.empty() || !report.mismatched.empty()) {
-    std::string message = "cannot load module (prefix '" + prefix + "') from checkpoint " +
-                          weights.origin().string() + ":";
+    std::ostringstream message;
+    message << "cannot load module (prefix '" << prefix << "') from checkpoint "
+            << weights.origin().string() << ':';
     if (!report.missing.empty()) {
-      message += "\n" + std::to_string(report.missing.size()) + " missing key(s):" + join(report.missing);
+      message << '\n' << report.missing.size() << " missing key(s):" << join(report.missing);
     }
     if (!report.mismatched.empty()) {
-      message += "\n" + std::to_string(report.mismatched.size()) + " key(s) with the wrong shape:" +
-                 join(report.mismatched);
+      message << '\n' << report.mismatched.size() << " key(s) with the wrong shape:" << join(report.mismatched);
     }
-    throw WeightError(message);
+    throw WeightError(message.str());
   }
   return report;
 }
