@@ -67,14 +67,14 @@ TEST(ModelLoad, OneErrorListsEveryMissingAndMisshapenWeight) {
   std::vector<std::pair<std::string, torch::Tensor>> broken;
   for (auto& [name, tensor] : tensors) {
     if (name == "model.norm.weight" || name == "model.vision_tower.vision_tower.visual.trunk.stem.0.bias") continue;
-    if (name == "mask_extractor.res3.weight") tensor = tensor.t().contiguous();
+    if (name == "mask_extractor.res4.weight") tensor = tensor.t().contiguous();  // [24, 32] -> [32, 24]
     broken.emplace_back(name, tensor);
   }
   const std::string message =
       error_of<WeightError>([&] { Model::load(safetensors_model("broken-model", broken), cpu()); });
   EXPECT_NE(message.find("model.norm.weight"), std::string::npos) << message;
   EXPECT_NE(message.find("model.vision_tower.vision_tower.visual.trunk.stem.0.bias"), std::string::npos) << message;
-  EXPECT_NE(message.find("mask_extractor.res3.weight"), std::string::npos) << message;
+  EXPECT_NE(message.find("mask_extractor.res4.weight: expected [24, 32], found [32, 24]"), std::string::npos) << message;
 }
 
 TEST(ModelLoad, UnexpectedKeysAreFatalOnlyWhenAsked) {
@@ -142,7 +142,9 @@ TEST(ModelLoad, ProgressGoesFromZeroToOneThroughEveryPart) {
   std::set<std::string> stages;
   for (size_t i = 0; i < calls.size(); ++i) {
     stages.insert(calls[i].second);
-    if (i > 0) EXPECT_GE(calls[i].first, calls[i - 1].first);
+    if (i > 0) {
+      EXPECT_GE(calls[i].first, calls[i - 1].first);
+    }
   }
   for (const char* stage : {"vision", "projector", "mask extractor", "decoder"}) EXPECT_TRUE(stages.count(stage)) << stage;
 }

@@ -1,0 +1,89 @@
+#include "chat/chat_app.hpp"
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+
+#include "common/options.hpp"
+#include "regionlm/error.hpp"
+#include "regionlm/model.hpp"
+
+namespace regionlm::examples {
+
+namespace {
+
+constexpr const char* kProgram = "regionlm-chat";
+
+std::string trim(const std::string& s) {
+  const size_t first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+}  // namespace
+
+int chat_main(int argc, char** argv) {
+  try {
+    CommonOptions common;
+    bool json = false;
+    ArgumentParser parser(kProgram,
+                          "A conversation about regions of one image. Reads one question per line from stdin\n"
+                          "and prints each answer as it is generated. Questions name regions with <region> or\n"
+                          "<region1>..<regionN>; the first must mention every region. Lines \"/reset\" start\n"
+                          "over, \"/quit\" (or end of input) ends.");
+    add_common_options(parser, common);
+    parser.flag("json", "print one JSON object per answer (question, text, tokens, stop_reason)", &json);
+    if (!parser.parse(argc, argv)) return 0;
+
+    const std::vector<Region> regions = load_regions(common.regions);
+    const Model model = Model::load(common.model_dir, load_options(common));
+    ChatSession session = model.chat(model.encode(std::filesystem::path(common.image)), regions);
+
+    const bool interactive = isatty(STDIN_FILENO) != 0;
+    int failures = 0;
+    std::string line;
+    while (true) {
+      if (interactive) std::cout << "> " << std::flush;
+      if (!std::getline(std::cin, line)) break;
+      const std::string question = trim(line);
+      if (question.empty()) continue;
+      if (question == "/quit") break;
+      if (question == "/reset") {
+        session.reset();
+        continue;
+      }
+      GenerationOptions generation = common.generation;
+      if (!json) {
+        generation.on_token = [](const std::string& piece) {
+          std::cout << piece << std::flush;
+          return true;
+        };
+      }
+      try {
+        const Answer answer = session.ask(question, generation);
+        if (json) {
+          std::cout << nlohmann::json{{"question", question},
+                                      {"text", answer.text},
+                                      {"tokens", answer.tokens},
+                                      {"stop_reason", llm::to_string(answer.stop_reason)}}
+                           .dump()
+                    << std::endl;
+        } else {
+          std::cout << std::endl;
+        }
+      } catch (const ArgumentError& e) {
+        // A bad question does not end the conversation.
+        ++failures;
+        if (!json) std::cout << std::endl;
+        std::cerr << kProgram << ": error: " << e.what() << "\n";
+      }
+    }
+    return failures == 0 ? 0 : 1;
+  } catch (const std::exception& e) {
+    return report_error(kProgram, e);
+  }
+}
+
+}  // namespace regionlm::examples

@@ -1,0 +1,8 @@
+#pragma once
+// regionlm-chat: the program behind examples/chat/main.cpp.
+namespace regionlm::examples {
+
+/// Runs the command line; returns the process exit code (0 ok, 1 error, 2 usage error).
+int chat_main(int argc, char** argv);
+
+}  // namespace regionlm::examples

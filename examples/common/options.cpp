@@ -1,0 +1,145 @@
+#include "common/options.hpp"
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "regionlm/error.hpp"
+
+namespace regionlm::examples {
+
+void add_common_options(ArgumentParser& parser, CommonOptions& o) {
+  parser.option("model", "DIR", "model directory (config.json, tokenizer.model, weights)", &o.model_dir, true);
+  parser.option("image", "PATH", "image file (PNG, JPEG, ...)", &o.image, true);
+  parser.option("mask", "PNG", "region as a binary mask at the image's size (repeatable)", [&o](const std::string& v) {
+    o.regions.push_back({RegionArgument::Kind::Mask, v});
+  });
+  parser.option("box", "X0,Y0,X1,Y1", "region as a box in pixels, far corner exclusive (repeatable)",
+                [&o](const std::string& v) { o.regions.push_back({RegionArgument::Kind::Box, v}); });
+  parser.option("rle-json", "FILE", "regions as COCO RLE JSON (an object or a list; repeatable)",
+                [&o](const std::string& v) { o.regions.push_back({RegionArgument::Kind::RleJson, v}); });
+  parser.option("max-new-tokens", "N", "longest answer in tokens (default 512)", &o.generation.max_new_tokens);
+  parser.option("temperature", "T", "sampling temperature; 0 = greedy (default 0)", &o.generation.temperature);
+  parser.option("top-k", "K", "sample among the K most likely tokens; 0 = off (default 0)", &o.generation.top_k);
+  parser.option("top-p", "P", "nucleus sampling threshold in (0, 1]; 1 = off (default 1)", &o.generation.top_p);
+  parser.option("repetition-penalty", "R", "penalty for repeated tokens; 1 = off (default 1)",
+                &o.generation.repetition_penalty);
+  parser.option("seed", "S", "sampling seed (default 0)", &o.generation.seed);
+  parser.option("device", "DEV", "cpu, cuda or cuda:N (default: cuda when available)", &o.device);
+  parser.option("dtype", "TYPE", "float32, bfloat16 or float16 (default: bfloat16 on CUDA, float32 on CPU)",
+                &o.dtype);
+  parser.option("vision-tower", "FILE", "open_clip vision weights, if the checkpoint has none (default: config.json)",
+                &o.vision_tower);
+  parser.flag("verbose", "print load progress and timings to stderr", &o.verbose);
+}
+
+LoadOptions load_options(const CommonOptions& o) {
+  LoadOptions load;
+  load.device = o.device;
+  load.dtype = o.dtype;
+  load.vision_tower = o.vision_tower;
+  if (o.verbose) {
+    load.on_progress = [](double fraction, const std::string& stage) {
+      std::fprintf(stderr, "\rloading %3.0f%% %-20s", 100 * fraction, stage.c_str());
+      if (fraction >= 1.0) std::fprintf(stderr, "\n");
+    };
+  }
+  return load;
+}
+
+namespace {
+
+Region mask_region(const std::string& path) {
+  const cv::Mat image = cv::imread(path, cv::IMREAD_UNCHANGED);
+  if (image.empty()) throw IoError("cannot read mask image " + path);
+  if (image.channels() == 1) return Region::from_mask(image);
+  std::vector<cv::Mat> channels;
+  cv::split(image, channels);
+  cv::Mat any = channels[0].clone();
+  for (size_t c = 1; c < channels.size(); ++c) any = cv::max(any, channels[c]);
+  return Region::from_mask(any);
+}
+
+Region box_region(const std::string& text) {
+  std::vector<double> values;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) values.push_back(parse_number(item, "--box " + text));
+  if (values.size() != 4) throw UsageError("--box " + text + ": expected four numbers x0,y0,x1,y1");
+  return Region::from_box(values[0], values[1], values[2], values[3]);
+}
+
+Region rle_region(const nlohmann::json& entry, const std::string& where) {
+  const nlohmann::json& rle = entry.contains("segmentation") ? entry["segmentation"] : entry;
+  if (!rle.is_object() || !rle.contains("size") || !rle.contains("counts") || !rle["size"].is_array() ||
+      rle["size"].size() != 2 || !rle["size"][0].is_number_integer() || !rle["size"][1].is_number_integer()) {
+    throw FormatError(where + ": expected {\"size\": [height, width], \"counts\": ...}");
+  }
+  const int height = rle["size"][0].get<int>();
+  const int width = rle["size"][1].get<int>();
+  const nlohmann::json& counts = rle["counts"];
+  if (counts.is_string()) return Region::from_rle(counts.get<std::string>(), height, width);
+  if (counts.is_array()) {
+    std::vector<uint32_t> runs;
+    for (const auto& c : counts) {
+      if (!c.is_number_unsigned()) throw FormatError(where + ": counts must be non-negative integers");
+      runs.push_back(c.get<uint32_t>());
+    }
+    return Region::from_rle(runs, height, width);
+  }
+  throw FormatError(where + ": counts must be a string or a list of integers");
+}
+
+std::vector<Region> rle_regions(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open RLE file " + path);
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(path + ": invalid JSON: " + e.what());
+  }
+  std::vector<Region> out;
+  if (root.is_array()) {
+    for (size_t i = 0; i < root.size(); ++i) out.push_back(rle_region(root[i], path + " entry " + std::to_string(i)));
+  } else {
+    out.push_back(rle_region(root, path));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Region> load_regions(const std::vector<RegionArgument>& arguments) {
+  std::vector<Region> regions;
+  for (const RegionArgument& a : arguments) {
+    switch (a.kind) {
+      case RegionArgument::Kind::Mask:
+        regions.push_back(mask_region(a.value));
+        break;
+      case RegionArgument::Kind::Box:
+        regions.push_back(box_region(a.value));
+        break;
+      case RegionArgument::Kind::RleJson:
+        for (Region& r : rle_regions(a.value)) regions.push_back(std::move(r));
+        break;
+    }
+  }
+  return regions;
+}
+
+int report_error(const std::string& program, const std::exception& error) {
+  std::cerr << program << ": error: " << error.what() << "\n";
+  if (dynamic_cast<const UsageError*>(&error)) {
+    std::cerr << "(run " << program << " --help for usage)\n";
+    return 2;
+  }
+  return 1;
+}
+
+}  // namespace regionlm::examples

@@ -1,0 +1,49 @@
+#pragma once
+// Options the example programs share: model, image, regions, device/dtype and generation.
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "common/arguments.hpp"
+#include "regionlm/answer.hpp"
+#include "regionlm/model.hpp"
+#include "regionlm/region/region.hpp"
+
+namespace regionlm::examples {
+
+/// One region given on the command line, kept in command-line order.
+struct RegionArgument {
+  enum class Kind { Mask, Box, RleJson };
+  Kind kind;
+  std::string value;  // PNG path, "x0,y0,x1,y1", or JSON path
+};
+
+struct CommonOptions {
+  std::string model_dir;                // --model
+  std::string image;                    // --image
+  std::vector<RegionArgument> regions;  // --mask / --box / --rle-json, in order
+  std::string device;                   // --device ("" = CUDA if available)
+  std::string dtype;                    // --dtype ("" = library default)
+  std::string vision_tower;             // --vision-tower ("" = config.json's mm_vision_tower)
+  GenerationOptions generation;         // --max-new-tokens, --temperature, ... (greedy by default)
+  bool verbose = false;                 // --verbose: load progress and timings on stderr
+};
+
+/// Registers the shared options on `parser`, writing into `options`.
+void add_common_options(ArgumentParser& parser, CommonOptions& options);
+
+/// LoadOptions from --device, --dtype, --vision-tower (and progress on stderr with --verbose).
+LoadOptions load_options(const CommonOptions& options);
+
+/// The regions, in command-line order: masks read from image files (non-zero in any channel
+/// = inside), boxes parsed, COCO RLE JSON files expanded (one region per entry; a file may
+/// hold one RLE object `{"size": [h, w], "counts": ...}`, a COCO annotation with a
+/// "segmentation" RLE, or a list of either). Throws regionlm::IoError / FormatError naming the
+/// file, or UsageError for a malformed box.
+std::vector<Region> load_regions(const std::vector<RegionArgument>& arguments);
+
+/// Prints "<program>: error: <message>" to stderr and returns the exit code: 2 for usage
+/// errors, 1 otherwise.
+int report_error(const std::string& program, const std::exception& error);
+
+}  // namespace regionlm::examples

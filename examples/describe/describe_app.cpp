@@ -1,0 +1,179 @@
+#include "describe/describe_app.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <iostream>
+
+#include "common/options.hpp"
+#include "describe/annotate.hpp"
+#include "regionlm/error.hpp"
+#include "regionlm/model.hpp"
+#include "regionlm/vision/image.hpp"
+
+namespace regionlm::examples {
+
+namespace {
+
+constexpr const char* kProgram = "regionlm-describe";
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+/// A prompt with exactly one plain `<region>` (and no other placeholder) is asked of each
+/// region in turn.
+bool asks_each_region(const std::string& prompt, size_t num_regions) {
+  return num_regions > 1 && count(prompt, "<region>") == 1 && count(prompt, "<region") == 1 &&
+         count(prompt, "<mask>") == 0;
+}
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+struct Output {
+  std::vector<Answer> answers;
+  std::vector<int> regions;  // 1-based region of each answer; 0 = the answer is about all regions
+};
+
+nlohmann::json to_json(const Output& out, size_t num_regions, double load_ms, double encode_ms, double total_ms) {
+  nlohmann::json answers = nlohmann::json::array();
+  nlohmann::json timings = {{"load_ms", load_ms}, {"encode_ms", encode_ms}, {"regions_ms", 0.0},
+                            {"prefill_ms", 0.0}, {"decode_ms", 0.0},       {"prompt_tokens", 0},
+                            {"generated_tokens", 0}};
+  double decode_rate = 0;
+  for (size_t i = 0; i < out.answers.size(); ++i) {
+    const Answer& a = out.answers[i];
+    nlohmann::json entry;
+    if (out.regions[i] > 0) {
+      entry["region"] = out.regions[i];
+      entry["regions"] = {out.regions[i]};
+    } else {
+      entry["region"] = nullptr;
+      entry["regions"] = nlohmann::json::array();
+      for (size_t r = 1; r <= num_regions; ++r) entry["regions"].push_back(r);
+    }
+    entry["text"] = a.text;
+    entry["tokens"] = a.tokens;
+    entry["stop_reason"] = llm::to_string(a.stop_reason);
+    answers.push_back(entry);
+    // Batched answers share one prefill/decode: report the longest, sum the tokens.
+    timings["regions_ms"] = std::max(timings["regions_ms"].get<double>(), a.regions_ms);
+    timings["prefill_ms"] = std::max(timings["prefill_ms"].get<double>(), a.timings.prefill_ms);
+    timings["decode_ms"] = std::max(timings["decode_ms"].get<double>(), a.timings.decode_ms);
+    timings["prompt_tokens"] = timings["prompt_tokens"].get<int64_t>() + a.timings.prompt_tokens;
+    timings["generated_tokens"] = timings["generated_tokens"].get<int64_t>() + a.timings.generated_tokens;
+    decode_rate = std::max(decode_rate, a.timings.decode_tokens_per_second);
+  }
+  timings["decode_tokens_per_second"] = decode_rate;
+  timings["total_ms"] = total_ms;
+  return {{"answers", answers}, {"timings", timings}};
+}
+
+}  // namespace
+
+int describe_main(int argc, char** argv) {
+  try {
+    const auto start = std::chrono::steady_clock::now();
+    CommonOptions common;
+    std::string prompt;
+    std::string annotate;
+    bool stream = false;
+    bool json = false;
+    ArgumentParser parser(kProgram,
+                          "Describes regions of an image with an Osprey-architecture model. Without --prompt,\n"
+                          "each region gets Osprey's short description. A prompt names regions with <region>\n"
+                          "(the next one) or <region1>..<regionN>; a prompt with exactly one plain <region> and\n"
+                          "several regions is asked of each region in turn (one batched call).");
+    add_common_options(parser, common);
+    parser.option("prompt", "TEXT", "the question (default: Osprey's short description of each region)", &prompt);
+    parser.flag("stream", "print the answer while it is generated", &stream);
+    parser.flag("json", "print one JSON object with answers, token ids and timings", &json);
+    parser.option("annotate", "OUT.png", "also write the image with each region outlined and labelled", &annotate);
+    if (!parser.parse(argc, argv)) return 0;
+    if (json && stream) throw UsageError("--stream and --json cannot be combined");
+
+    const std::vector<Region> regions = load_regions(common.regions);
+    if (prompt.empty()) {
+      if (regions.empty()) throw UsageError("give at least one region (--mask, --box or --rle-json) or a --prompt");
+      prompt = prompts::kShortDescription;
+    }
+    const Model model = Model::load(common.model_dir, load_options(common));
+    const double load_ms = ms_since(start);
+    for (const auto& key : model.unused_keys()) {
+      if (common.verbose) std::cerr << "unused checkpoint key: " << key << "\n";
+    }
+
+    const cv::Mat rgb = vision::load_image(common.image);
+    const EncodedImage image = model.encode(rgb);
+
+    GenerationOptions generation = common.generation;
+    Output out;
+    const bool each = asks_each_region(prompt, regions.size());
+    if (each && stream) {
+      // Streams stay readable one region at a time.
+      for (size_t r = 0; r < regions.size(); ++r) {
+        std::cout << "region " << r + 1 << ": " << std::flush;
+        generation.on_token = [](const std::string& piece) {
+          std::cout << piece << std::flush;
+          return true;
+        };
+        out.answers.push_back(model.describe(image, {regions[r]}, prompt, generation));
+        out.regions.push_back(static_cast<int>(r + 1));
+        std::cout << "\n";
+      }
+    } else if (each) {
+      out.answers = model.describe_each(image, regions, prompt, generation);
+      for (size_t r = 0; r < regions.size(); ++r) out.regions.push_back(static_cast<int>(r + 1));
+    } else {
+      if (stream) {
+        generation.on_token = [](const std::string& piece) {
+          std::cout << piece << std::flush;
+          return true;
+        };
+      }
+      out.answers.push_back(model.describe(image, regions, prompt, generation));
+      out.regions.push_back(regions.size() == 1 ? 1 : 0);
+      if (stream) std::cout << "\n";
+    }
+
+    std::string annotated;
+    if (!annotate.empty()) {
+      std::vector<cv::Mat> masks;
+      std::vector<std::string> labels;
+      for (size_t r = 0; r < regions.size(); ++r) {
+        masks.push_back(regions[r].rasterize(rgb.rows, rgb.cols));
+        labels.push_back(std::to_string(r + 1) + (each ? ": " + out.answers[r].text : ""));
+      }
+      write_annotated_image(rgb, masks, labels, each ? "" : out.answers.front().text, annotate);
+      annotated = annotate;
+    }
+
+    if (json) {
+      nlohmann::json result = to_json(out, regions.size(), load_ms, image.encode_ms(), ms_since(start));
+      result["prompt"] = prompt;
+      if (!annotated.empty()) result["annotated_image"] = annotated;
+      std::cout << result.dump() << std::endl;
+    } else {
+      if (!stream) {
+        for (size_t i = 0; i < out.answers.size(); ++i) {
+          if (out.regions[i] > 0 && regions.size() > 1) std::cout << "region " << out.regions[i] << ": ";
+          std::cout << out.answers[i].text << "\n";
+        }
+      }
+      if (!annotated.empty()) std::cout << "annotated image: " << annotated << "\n";
+      if (common.verbose) {
+        const nlohmann::json t = to_json(out, regions.size(), load_ms, image.encode_ms(), ms_since(start))["timings"];
+        std::cerr << "timings: " << t.dump() << "\n";
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    return report_error(kProgram, e);
+  }
+}
+
+}  // namespace regionlm::examples
