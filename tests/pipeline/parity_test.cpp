@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <iostream>
+
 #include "pipeline/inference.hpp"
 #include "pipeline_test_util.hpp"
 #include "regionlm/llm/kv_cache.hpp"
@@ -81,7 +83,9 @@ TEST(PipelineParity, PromptIdsMatchReference) {
 TEST(PipelineParity, ImageAndRegionTokensMatchReference) {
   const Model& model = reference_model();
   const EncodedImage image = model.encode(reference().image);
-  EXPECT_LT(max_abs_diff(image.image_tokens(), reference().tensor("image_tokens")), kTokenTolerance);
+  const double image_diff = max_abs_diff(image.image_tokens(), reference().tensor("image_tokens"));
+  std::cout << "  max |image token - reference| = " << image_diff << "\n";
+  EXPECT_LT(image_diff, kTokenTolerance);
 
   c10::InferenceMode guard;
   const auto tokens = pipeline::encode_regions(impl_of(model), pipeline::Access::data(image, impl_of(model)),
@@ -98,7 +102,9 @@ TEST(PipelineParity, FirstStepLogitsMatchReference) {
     const torch::Tensor logits = first_logits(model, image, reference().regions(c["regions"]), c["prompt"]);
     const torch::Tensor expected = reference().tensor(c["name"].get<std::string>() + ".logits0");
     ASSERT_EQ(logits.sizes(), expected.sizes());
-    EXPECT_LT(max_abs_diff(logits, expected), kLogitTolerance);
+    const double diff = max_abs_diff(logits, expected);
+    std::cout << "  " << c["name"].get<std::string>() << ": max |logit - reference| = " << diff << "\n";
+    EXPECT_LT(diff, kLogitTolerance);
   }
 }
 
