@@ -46,10 +46,11 @@ struct LoadOptions {
   /// "" = config.json's `mm_vision_tower` (relative paths against the model directory).
   std::filesystem::path vision_tower;
   /// Text before the first question, `<image>` marking the image tokens. "" = the model
-  /// directory's config.json `"image_prefix"` when present, else prompts::kImagePrefix.
+  /// directory's config.json `"image_prefix"` when present, else the template's own
+  /// (osprey_v1: prompts::kImagePrefix, Osprey's demo prefix).
   std::string image_prefix;
-  /// Conversation template name. "" = config.json `"conversation_template"` when present,
-  /// else "osprey_v1".
+  /// Conversation template name ("osprey_v1", "vicuna_v1"; see text/conversation.hpp).
+  /// "" = config.json `"conversation_template"` when present, else "osprey_v1".
   std::string conversation_template;
 };
 

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "regionlm/error.hpp"
 #include "regionlm/region/masks.hpp"
@@ -17,14 +16,14 @@ namespace regionlm::pipeline {
 
 namespace {
 
-double elapsed_ms(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-
 constexpr int64_t kImageCode = -1;           // image position i -> kImageCode - i
 constexpr int64_t kRegionCode = -(1 << 30);  // below any image position
 
 }  // namespace
+
+double elapsed_ms(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
 
 void wait_for_device(const torch::Device& device) {
 #if defined(REGIONLM_WITH_CUDA)

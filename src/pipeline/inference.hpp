@@ -5,6 +5,7 @@
 #include <opencv2/core/mat.hpp>
 #include <torch/types.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,9 @@ int64_t cache_capacity(const ModelImpl& model, int64_t prompt_length, int64_t ma
 
 /// The tokenizer's streaming decode (skip special tokens, hold back incomplete UTF-8).
 llm::DecodeFn decode_fn(const ModelImpl& model);
+
+/// Wall milliseconds since `start`.
+double elapsed_ms(std::chrono::steady_clock::time_point start);
 
 /// Blocks until queued device work is done (CUDA), so wall times mean something.
 void wait_for_device(const torch::Device& device);

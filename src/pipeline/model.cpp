@@ -27,10 +27,6 @@ Answer to_answer(llm::GenerationResult result, double encode_ms, double regions_
   return answer;
 }
 
-double elapsed_ms(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-
 /// Positions before the first region pair: the part of describe_each's prompt that is the
 /// same for every region.
 int64_t shared_prefix_length(const text::PromptLayout& layout) {
@@ -130,7 +126,7 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
     cache.broadcast_prefix_from(shared, 0, prefix);
   }
   pipeline::wait_for_device(model.device);
-  const double prefix_ms = elapsed_ms(prefix_start);
+  const double prefix_ms = pipeline::elapsed_ms(prefix_start);
 
   llm::GenerationOptions generation = pipeline::generation_options(options, layout);
   generation.cache_final_token = false;
