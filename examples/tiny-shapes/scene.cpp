@@ -46,7 +46,7 @@ const std::array<ColorInfo, kNumColors>& color_table() {
 
 uint8_t clamp_u8(double v) { return static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L)); }
 
-// Vertices of a polygonal shape around the origin, unrotated (y grows downwards).
+// Vertices of a polygonal shape around its centre (y grows downwards).
 std::vector<cv::Point2d> shape_outline(Shape shape, double size) {
   std::vector<cv::Point2d> pts;
   switch (shape) {
@@ -78,12 +78,13 @@ std::vector<cv::Point2d> shape_outline(Shape shape, double size) {
   return pts;
 }
 
+// Shapes are upright and axis-aligned: a triangle or star points up, a square's sides are
+// horizontal and vertical.
 struct Placement {
   Color color;
   Shape shape;
   cv::Point2d center;
   double size;
-  double rotation_deg;
 };
 
 // Rasterises the placement into `canvas` with `value`. Returns false when any part of the
@@ -102,12 +103,10 @@ bool draw_shape(cv::Mat1b& canvas, const Placement& p, uint8_t value) {
                cv::LINE_8, kShift);
     return true;
   }
-  const double a = p.rotation_deg * kPi / 180;
-  const double c = std::cos(a), s = std::sin(a);
   std::vector<cv::Point> poly;
   for (const auto& v : shape_outline(p.shape, p.size)) {
-    const double x = p.center.x + c * v.x - s * v.y;
-    const double y = p.center.y + s * v.x + c * v.y;
+    const double x = p.center.x + v.x;
+    const double y = p.center.y + v.y;
     if (x < 0 || y < 0 || x > side - 1 || y > canvas.rows - 1) return false;
     poly.emplace_back(static_cast<int>(std::lround(x * kScale)),
                       static_cast<int>(std::lround(y * kScale)));
@@ -164,7 +163,6 @@ Placement sample_placement(Random& rng, const SceneOptions& o, const cv::Point2d
   p.shape = static_cast<Shape>(rng.integer(0, kNumShapes - 1));
   const double side = o.image_size;
   p.size = rng.uniform(o.min_size, o.max_size) * side;
-  p.rotation_deg = p.shape == Shape::kCircle ? 0.0 : rng.uniform(-15, 15);
   if (o.heavy_overlap) {
     p.center = {cluster.x + rng.uniform(-0.15, 0.15) * side,
                 cluster.y + rng.uniform(-0.15, 0.15) * side};
@@ -329,7 +327,6 @@ Scene generate_scene(uint64_t seed, const SceneOptions& options) {
       obj.shape = placed[k].shape;
       obj.center = placed[k].center;
       obj.size = placed[k].size;
-      obj.rotation_deg = placed[k].rotation_deg;
       const auto centre = color_rgb(obj.color);
       for (int ch = 0; ch < 3; ++ch) {
         obj.rgb[ch] = clamp_u8(centre[ch] + rng.integer(-options.color_jitter, options.color_jitter));

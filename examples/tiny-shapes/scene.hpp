@@ -53,9 +53,8 @@ struct SceneObject {
   Color color = Color::kRed;
   Shape shape = Shape::kCircle;
   std::array<uint8_t, 3> rgb{};  // fill colour as drawn (centre + jitter)
-  cv::Point2d center;            // shape centre, px
-  double size = 0;               // unrotated width of the shape, px
-  double rotation_deg = 0;       // rotation about the centre, degrees
+  cv::Point2d center;            // shape centre, px (a triangle's centroid)
+  double size = 0;               // width of the shape, px (shapes are upright, axis-aligned)
   cv::Mat1b mask;                // visible pixels, 1 = object, image size
   cv::Rect box;                  // tight box of the visible pixels (x, y, width, height)
   int visible_pixels = 0;        // pixels in `mask`
