@@ -30,7 +30,7 @@ masks=()
 for mask in "$scene"/mask_*.png; do masks+=(--mask "$mask"); done
 mkdir -p "$out"
 echo
-echo "== Osprey's short description of each region (${#masks[@]} regions, masks from $scene)"
+echo "== Osprey's short description of each region ($(( ${#masks[@]} / 2 )) regions, masks from $scene)"
 "$describe" --model "$model" --image "$scene/image.png" "${masks[@]}" \
   --annotate "$out/tiny-shapes-described.png"
 

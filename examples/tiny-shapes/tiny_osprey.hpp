@@ -26,10 +26,10 @@ struct TinyModelSpec {
   std::vector<int64_t> dims{16, 32, 64, 128};  // ConvNeXt channels per stage
   int64_t token_level = 3;         // stage whose map becomes image tokens (3 = res5: 4x4 at 128 px)
   int64_t embed_dim = 128;         // extractor per-level width
-  int64_t mask_shape = 16;         // side of the soft mask fed to the position MLP
+  int64_t mask_shape = 32;         // side of the soft mask fed to the position MLP
   int64_t hidden_size = 128;       // decoder width
   int64_t intermediate_size = 352;  // decoder gated-MLP width
-  int64_t num_layers = 3;          // decoder layers
+  int64_t num_layers = 4;          // decoder layers
   int64_t num_heads = 4;           // attention heads (head dim = hidden / heads)
   int64_t max_positions = 512;     // longest prompt + answer, positions
 };

@@ -34,8 +34,8 @@ struct TrainOptions {
   uint64_t seed = 1;              // >= 1: initial weights, training scenes, question sampling
   TinyModelSpec model;            // sizes
   int vocab_size = 512;           // tokenizer pieces, upper bound
-  StageSchedule pretrain{3000, 2e-3};  // stage 1 (vision pretraining)
-  StageSchedule align{2500, 1e-3};     // stage 2 (mask-text alignment, trunk frozen)
+  StageSchedule pretrain{5000, 2e-3};  // stage 1 (vision pretraining)
+  StageSchedule align{2000, 1e-3};     // stage 2 (mask-text alignment, trunk frozen)
   StageSchedule finetune{1000, 3e-4};  // stage 3 (end to end)
   int pretrain_images = 8;             // images per stage-1 step
   int images_per_step = 8;             // images per stage-2/3 step

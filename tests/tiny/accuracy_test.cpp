@@ -4,6 +4,8 @@
 // draws only seeds (seed << 32) | index with seed >= 1, so none of these was trained on.
 #include <gtest/gtest.h>
 
+#include <torch/torch.h>
+
 #include <iostream>
 
 #include "evaluation.hpp"
@@ -15,6 +17,9 @@ namespace ts = regionlm::tiny_shapes;
 namespace {
 
 const regionlm::Model& shipped_model() {
+  // One thread: ctest runs test programs side by side, and this model is too small to gain
+  // from more.
+  torch::set_num_threads(1);
   static const regionlm::Model model =
       regionlm::Model::load(regionlm::test::source_dir() / "models" / "tiny-shapes");
   return model;

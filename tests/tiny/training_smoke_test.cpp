@@ -23,6 +23,7 @@ TEST(TinyTraining, FewStepsFromScratchLowerTheLoss) {
   options.pretrain_images = 4;
   options.log_every = 5;
   options.eval_scenes = 0;
+  options.threads = 1;  // ctest runs test programs side by side on few cores
   const ts::TrainReport report = ts::train(options);
 
   std::vector<double> align;
