@@ -8,9 +8,13 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-build}"
 [[ "$build" = /* ]] || build="$root/$build"
-model="$root/models/tiny-shapes"
-scene="$root/examples/data/tiny-shapes-scene"
 out="${DEMO_OUT:-$build/demo}"
+# Paths relative to the repository root where possible, so the printed lines read as in the README.
+cd "$root"
+build="${build#"$root"/}"
+out="${out#"$root"/}"
+model="models/tiny-shapes"
+scene="examples/data/tiny-shapes-scene"
 
 find_program() {
   local name="$1" candidate
