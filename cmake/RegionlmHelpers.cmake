@@ -15,7 +15,30 @@ function(regionlm_component)
       target_link_libraries(regionlm_${ARG_NAME} PUBLIC regionlm_${dep})
     endif()
   endforeach()
+  set_property(TARGET regionlm_${ARG_NAME} PROPERTY REGIONLM_DEPENDS ${ARG_DEPENDS})
   set_property(GLOBAL APPEND PROPERTY REGIONLM_COMPONENTS regionlm_${ARG_NAME})
+endfunction()
+
+# regionlm_link_components(<target> <component>...)
+#   Links the components and everything they depend on. An OBJECT library's objects reach only
+#   the targets that link it directly, so the whole dependency closure is linked explicitly.
+function(regionlm_link_components target)
+  set(_pending ${ARGN})
+  set(_done)
+  while(_pending)
+    list(POP_FRONT _pending _c)
+    if(_c IN_LIST _done OR NOT TARGET regionlm_${_c})
+      continue()
+    endif()
+    list(APPEND _done ${_c})
+    get_target_property(_deps regionlm_${_c} REGIONLM_DEPENDS)
+    if(_deps)
+      list(APPEND _pending ${_deps})
+    endif()
+  endwhile()
+  foreach(_c IN LISTS _done)
+    target_link_libraries(${target} PRIVATE regionlm_${_c})
+  endforeach()
 endfunction()
 
 # Common compile settings for library objects, tests and tools.
@@ -52,15 +75,14 @@ endfunction()
 # regionlm_add_test(NAME <name> SOURCES <files...> [COMPONENTS <c>...] [LABELS <l>...]
 #                   [TIMEOUT <s>])
 #   A GoogleTest executable `test_<name>`; each TEST becomes a ctest test carrying LABELS.
-#   COMPONENTS: the object libraries it links (default: the whole shared library).
+#   COMPONENTS: the object libraries it links, with their dependencies (default: the whole
+#   shared library).
 function(regionlm_add_test)
   cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SOURCES;COMPONENTS;LABELS" ${ARGN})
   add_executable(test_${ARG_NAME} ${ARG_SOURCES})
   regionlm_target_setup(test_${ARG_NAME})
   if(ARG_COMPONENTS)
-    foreach(c IN LISTS ARG_COMPONENTS)
-      target_link_libraries(test_${ARG_NAME} PRIVATE regionlm_${c})
-    endforeach()
+    regionlm_link_components(test_${ARG_NAME} ${ARG_COMPONENTS})
   else()
     target_link_libraries(test_${ARG_NAME} PRIVATE regionlm)
   endif()

@@ -27,21 +27,45 @@ cv::Scalar text_colour_on(const cv::Scalar& background) {
   return luma > 150 ? cv::Scalar(0, 0, 0) : cv::Scalar(255, 255, 255);
 }
 
-/// A filled label box with text, kept inside the canvas.
-void put_label(cv::Mat& canvas, const std::string& text, cv::Point anchor, const cv::Scalar& colour, double scale,
-               int thickness) {
-  int baseline = 0;
-  const cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, scale, thickness, &baseline);
-  const int pad = std::max(2, static_cast<int>(4 * scale));
-  const int w = size.width + 2 * pad;
-  const int h = size.height + baseline + 2 * pad;
-  int x = std::clamp(anchor.x, 0, std::max(0, canvas.cols - w));
-  int y = anchor.y - h;  // above the region when there is room
-  if (y < 0) y = std::min(anchor.y, std::max(0, canvas.rows - h));
-  cv::rectangle(canvas, cv::Rect(x, y, std::min(w, canvas.cols), std::min(h, canvas.rows)), colour, cv::FILLED);
-  cv::putText(canvas, text, cv::Point(x + pad, y + pad + size.height), cv::FONT_HERSHEY_SIMPLEX, scale,
-              text_colour_on(colour), thickness, cv::LINE_AA);
-}
+/// Places filled label boxes inside the canvas without covering labels placed before: above
+/// the region when there is room, else below it, else the nearest free row.
+class LabelPlacer {
+ public:
+  LabelPlacer(cv::Mat& canvas, double scale, int thickness) : canvas_(canvas), scale_(scale), thickness_(thickness) {}
+
+  void put(const std::string& text, const cv::Rect& region, const cv::Scalar& colour) {
+    int baseline = 0;
+    const cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, scale_, thickness_, &baseline);
+    const int pad = std::max(2, static_cast<int>(4 * scale_));
+    const int w = std::min(size.width + 2 * pad, canvas_.cols);
+    const int h = std::min(size.height + baseline + 2 * pad, canvas_.rows);
+    const int x = std::clamp(region.x, 0, canvas_.cols - w);
+    const int lowest = canvas_.rows - h;
+    std::vector<int> rows{region.y - h, region.br().y};  // preferred: just above, just below
+    for (int step = 1; step * h <= canvas_.rows; ++step) {  // then outwards from the region's top
+      rows.push_back(region.y - h - step * h);
+      rows.push_back(region.br().y + step * h);
+    }
+    cv::Rect label(x, std::clamp(rows.front(), 0, lowest), w, h);
+    for (const int y : rows) {
+      const cv::Rect candidate(x, std::clamp(y, 0, lowest), w, h);
+      if (std::none_of(placed_.begin(), placed_.end(), [&](const cv::Rect& r) { return (r & candidate).area() > 0; })) {
+        label = candidate;
+        break;
+      }
+    }
+    placed_.push_back(label);
+    cv::rectangle(canvas_, label, colour, cv::FILLED);
+    cv::putText(canvas_, text, cv::Point(label.x + pad, label.y + pad + size.height), cv::FONT_HERSHEY_SIMPLEX, scale_,
+                text_colour_on(colour), thickness_, cv::LINE_AA);
+  }
+
+ private:
+  cv::Mat& canvas_;
+  double scale_;
+  int thickness_;
+  std::vector<cv::Rect> placed_;
+};
 
 /// Splits `text` into lines no wider than `width` pixels.
 std::vector<std::string> wrap(const std::string& text, int width, double scale, int thickness) {
@@ -77,15 +101,19 @@ void write_annotated_image(const cv::Mat& rgb8, const std::vector<cv::Mat>& mask
   const double scale = std::max(0.5, std::min(canvas.rows, canvas.cols) / 900.0);
   const int thickness = std::max(1, static_cast<int>(std::round(scale * 2)));
 
+  // Outlines first, then the labels on top of every outline.
+  std::vector<cv::Rect> boxes;
   for (size_t i = 0; i < masks.size(); ++i) {
-    const cv::Scalar colour = kPalette[i % std::size(kPalette)];
     cv::Mat mask;
     cv::resize(masks[i] != 0, mask, canvas.size(), 0, 0, cv::INTER_NEAREST);
     std::vector<std::vector<cv::Point>> contours;
     cv::findContours(mask, contours, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
-    cv::drawContours(canvas, contours, -1, colour, std::max(2, thickness + 1), cv::LINE_AA);
-    const cv::Rect box = cv::boundingRect(mask);
-    if (i < labels.size() && !labels[i].empty()) put_label(canvas, shorten(labels[i]), box.tl(), colour, scale, thickness);
+    cv::drawContours(canvas, contours, -1, kPalette[i % std::size(kPalette)], std::max(2, thickness + 1), cv::LINE_AA);
+    boxes.push_back(cv::boundingRect(mask));
+  }
+  LabelPlacer placer(canvas, scale, thickness);
+  for (size_t i = 0; i < masks.size() && i < labels.size(); ++i) {
+    if (!labels[i].empty()) placer.put(shorten(labels[i]), boxes[i], kPalette[i % std::size(kPalette)]);
   }
 
   if (!caption.empty()) {

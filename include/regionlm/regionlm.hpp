@@ -15,6 +15,8 @@
 #include "regionlm/io/module_loader.hpp"
 #include "regionlm/io/weights.hpp"
 
+#include "regionlm/layers/linear.hpp"
+
 #include "regionlm/vision/convnext.hpp"
 #include "regionlm/vision/image.hpp"
 #include "regionlm/vision/layers.hpp"
@@ -22,7 +24,6 @@
 #include "regionlm/vision/projector.hpp"
 #include "regionlm/vision/resample.hpp"
 
-#include "regionlm/region/linear.hpp"
 #include "regionlm/region/mask_extractor.hpp"
 #include "regionlm/region/masks.hpp"
 #include "regionlm/region/mlp.hpp"
@@ -42,7 +43,6 @@
 #include "regionlm/llm/llama.hpp"
 #include "regionlm/llm/llama_model.hpp"
 #include "regionlm/llm/mlp.hpp"
-#include "regionlm/llm/projection.hpp"
 #include "regionlm/llm/rms_norm.hpp"
 #include "regionlm/llm/rotary_embedding.hpp"
 #include "regionlm/llm/sampler.hpp"

@@ -6,18 +6,11 @@
 #include <sstream>
 
 #include "regionlm/error.hpp"
+#include "shape_text.hpp"
 
 namespace regionlm {
 
 namespace {
-
-std::string shape_text(c10::IntArrayRef shape) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << ']';
-  return out.str();
-}
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;

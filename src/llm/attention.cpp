@@ -11,10 +11,14 @@ LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& config,
       num_kv_heads_(config.num_key_value_heads),
       head_dim_(config.head_dim()) {
   const int64_t hidden = config.hidden_size;
-  q_proj = register_module("q_proj", Projection(hidden, num_heads_ * head_dim_, options));
-  k_proj = register_module("k_proj", Projection(hidden, num_kv_heads_ * head_dim_, options));
-  v_proj = register_module("v_proj", Projection(hidden, num_kv_heads_ * head_dim_, options));
-  o_proj = register_module("o_proj", Projection(num_heads_ * head_dim_, hidden, options));
+  q_proj = register_module(
+      "q_proj", layers::Linear(hidden, num_heads_ * head_dim_, options, /*bias=*/false));
+  k_proj = register_module(
+      "k_proj", layers::Linear(hidden, num_kv_heads_ * head_dim_, options, /*bias=*/false));
+  v_proj = register_module(
+      "v_proj", layers::Linear(hidden, num_kv_heads_ * head_dim_, options, /*bias=*/false));
+  o_proj = register_module(
+      "o_proj", layers::Linear(num_heads_ * head_dim_, hidden, options, /*bias=*/false));
 }
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x,

@@ -10,8 +10,8 @@ namespace regionlm::llm {
 LlamaImpl::LlamaImpl(const LlamaConfig& config, const torch::TensorOptions& options) {
   model = register_module("model", LlamaModel(config, options));
   if (!config.tie_word_embeddings) {
-    lm_head = register_module("lm_head",
-                              Projection(config.hidden_size, config.vocab_size, options));
+    lm_head = register_module(
+        "lm_head", layers::Linear(config.hidden_size, config.vocab_size, options, /*bias=*/false));
   }
 }
 

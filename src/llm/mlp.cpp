@@ -13,9 +13,9 @@ LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& config, const torch::TensorOptions
   }
   const int64_t hidden = config.hidden_size;
   const int64_t inner = config.intermediate_size;
-  gate_proj = register_module("gate_proj", Projection(hidden, inner, options));
-  up_proj = register_module("up_proj", Projection(hidden, inner, options));
-  down_proj = register_module("down_proj", Projection(inner, hidden, options));
+  gate_proj = register_module("gate_proj", layers::Linear(hidden, inner, options, /*bias=*/false));
+  up_proj = register_module("up_proj", layers::Linear(hidden, inner, options, /*bias=*/false));
+  down_proj = register_module("down_proj", layers::Linear(inner, hidden, options, /*bias=*/false));
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) const {

@@ -8,6 +8,7 @@
 
 #include "pipeline/device_options.hpp"
 #include "regionlm/error.hpp"
+#include "shape_text.hpp"
 #include "regionlm/io/module_loader.hpp"
 #include "regionlm/io/weights.hpp"
 
@@ -55,14 +56,6 @@ std::vector<std::pair<std::string, torch::Tensor>> tensors_of(torch::nn::Module&
   for (auto& p : module.named_parameters(recurse)) out.emplace_back(p.key(), p.value());
   for (auto& b : module.named_buffers(recurse)) out.emplace_back(b.key(), b.value());
   return out;
-}
-
-std::string shape_text(c10::IntArrayRef shape) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << ']';
-  return out.str();
 }
 
 /// Every expected key of every module present with its shape, checked from the headers

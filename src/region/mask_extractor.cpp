@@ -5,17 +5,12 @@
 #include <string>
 
 #include "regionlm/error.hpp"
+#include "shape_text.hpp"
 
 namespace regionlm::region {
 namespace {
 
 namespace F = torch::nn::functional;
-
-std::string shape_text(const torch::Tensor& t) {
-  std::string out = "[";
-  for (int64_t d = 0; d < t.dim(); ++d) out += (d ? ", " : "") + std::to_string(t.size(d));
-  return out + "]";
-}
 
 // Bilinear, align_corners = false, no antialias: what Osprey's F.interpolate does.
 torch::Tensor resize_bilinear(const torch::Tensor& x, int64_t height, int64_t width) {
@@ -64,7 +59,7 @@ MaskExtractorImpl::Output MaskExtractorImpl::forward(const std::vector<torch::Te
     if (!f.defined() || f.dim() != 4 || f.size(0) != 1 || f.size(1) != level_channels_[i]) {
       throw ShapeError("MaskExtractor: feature map res" + std::to_string(i + 2) +
                        " must be [1, " + std::to_string(level_channels_[i]) +
-                       ", h, w], got " + (f.defined() ? shape_text(f) : "undefined"));
+                       ", h, w], got " + (f.defined() ? shape_text(f.sizes()) : "undefined"));
     }
     if (f.device() != features[0].device()) {
       throw ShapeError("MaskExtractor: feature maps are on different devices (res2 on " +
@@ -74,7 +69,7 @@ MaskExtractorImpl::Output MaskExtractorImpl::forward(const std::vector<torch::Te
   }
   if (!masks.defined() || masks.dim() != 3) {
     throw ShapeError("MaskExtractor: masks must be [Q, H, W], got " +
-                     (masks.defined() ? shape_text(masks) : "undefined"));
+                     (masks.defined() ? shape_text(masks.sizes()) : "undefined"));
   }
   if (masks.device() != features[0].device()) {
     throw ShapeError("MaskExtractor: masks are on " + masks.device().str() +

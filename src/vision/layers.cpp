@@ -16,14 +16,6 @@ torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
   return torch::conv2d(x, weight, bias, spec_.stride, spec_.padding, /*dilation=*/1, spec_.groups);
 }
 
-LinearImpl::LinearImpl(int64_t in_features, int64_t out_features,
-                       const torch::TensorOptions& options) {
-  weight = register_parameter("weight", torch::empty({out_features, in_features}, options));
-  bias = register_parameter("bias", torch::empty({out_features}, options));
-}
-
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
-
 LayerNormImpl::LayerNormImpl(int64_t channels, double eps, const torch::TensorOptions& options)
     : channels_(channels), eps_(eps) {
   weight = register_parameter("weight", torch::empty({channels}, options));

@@ -9,7 +9,7 @@
 
 #include "regionlm/config.hpp"
 #include "regionlm/llm/kv_cache.hpp"
-#include "regionlm/llm/projection.hpp"
+#include "regionlm/layers/linear.hpp"
 #include "regionlm/llm/rotary_embedding.hpp"
 
 namespace regionlm::llm {
@@ -31,10 +31,10 @@ class LlamaAttentionImpl : public torch::nn::Module {
   /// `context.cache` when one is given.
   torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context) const;
 
-  Projection q_proj{nullptr};
-  Projection k_proj{nullptr};
-  Projection v_proj{nullptr};
-  Projection o_proj{nullptr};
+  layers::Linear q_proj{nullptr};
+  layers::Linear k_proj{nullptr};
+  layers::Linear v_proj{nullptr};
+  layers::Linear o_proj{nullptr};
 
  private:
   int64_t num_heads_;

@@ -16,7 +16,7 @@
 #include "regionlm/io/weights.hpp"
 #include "regionlm/llm/kv_cache.hpp"
 #include "regionlm/llm/llama_model.hpp"
-#include "regionlm/llm/projection.hpp"
+#include "regionlm/layers/linear.hpp"
 
 namespace regionlm::llm {
 
@@ -54,7 +54,7 @@ class LlamaImpl : public torch::nn::Module {
   torch::TensorOptions options() const;
 
   LlamaModel model{nullptr};
-  Projection lm_head{nullptr};  // null when tie_word_embeddings
+  layers::Linear lm_head{nullptr};  // null when tie_word_embeddings
 };
 TORCH_MODULE(Llama);
 

@@ -4,7 +4,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "regionlm/config.hpp"
-#include "regionlm/llm/projection.hpp"
+#include "regionlm/layers/linear.hpp"
 
 namespace regionlm::llm {
 
@@ -15,9 +15,9 @@ class LlamaMLPImpl : public torch::nn::Module {
   /// [B, T, hidden] -> [B, T, hidden]
   torch::Tensor forward(const torch::Tensor& x) const;
 
-  Projection gate_proj{nullptr};
-  Projection up_proj{nullptr};
-  Projection down_proj{nullptr};
+  layers::Linear gate_proj{nullptr};
+  layers::Linear up_proj{nullptr};
+  layers::Linear down_proj{nullptr};
 };
 TORCH_MODULE(LlamaMLP);
 

@@ -11,10 +11,12 @@
 #include <cstdint>
 #include <vector>
 
-#include "regionlm/region/linear.hpp"
+#include "regionlm/layers/linear.hpp"
 #include "regionlm/region/mlp.hpp"
 
 namespace regionlm::region {
+
+using layers::Linear;
 
 class MaskExtractorImpl : public torch::nn::Module {
  public:

@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <vector>
 
-#include "regionlm/region/linear.hpp"
+#include "regionlm/layers/linear.hpp"
 
 namespace regionlm::region {
+
+using layers::Linear;
 
 class MlpImpl : public torch::nn::Module {
  public:

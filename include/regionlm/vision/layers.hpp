@@ -8,7 +8,11 @@
 
 #include <cstdint>
 
+#include "regionlm/layers/linear.hpp"
+
 namespace regionlm::vision {
+
+using layers::Linear;  // with bias: weight [out, in], bias [out]
 
 /// Shape and stepping of a square 2-D convolution.
 struct Conv2dSpec {
@@ -33,17 +37,6 @@ class Conv2dImpl : public torch::nn::Module {
   Conv2dSpec spec_;
 };
 TORCH_MODULE(Conv2d);
-
-/// Linear with bias: weight [out, in], bias [out].
-class LinearImpl : public torch::nn::Module {
- public:
-  LinearImpl(int64_t in_features, int64_t out_features, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x);  // [..., in] -> [..., out]
-
-  torch::Tensor weight;
-  torch::Tensor bias;
-};
-TORCH_MODULE(Linear);
 
 /// LayerNorm over the last dimension (channels-last tensors), affine.
 class LayerNormImpl : public torch::nn::Module {
