@@ -63,11 +63,12 @@ def weight_files(model_dir):
 
 def vision_tower_file(model_dir, config, override):
     """The CLIP file named by --vision-tower or config.json's mm_vision_tower, or None."""
-    path = override or config.get("mm_vision_tower")
-    if not path:
+    if override:
+        path = os.path.abspath(override)
+    elif config.get("mm_vision_tower"):
+        path = os.path.join(model_dir, config["mm_vision_tower"])  # an absolute value stays as is
+    else:
         return None
-    if not os.path.isabs(path):
-        path = os.path.join(model_dir if not override else os.getcwd(), path)
     if os.path.isdir(path):
         for name in CLIP_FILES:
             if os.path.exists(os.path.join(path, name)):
@@ -106,18 +107,17 @@ class ShardWriter:
 
     def finish(self):
         self.flush()
-        if len(self.shards) == 1:
-            os.replace(os.path.join(self.out_dir, self.shards[0][0]),
-                       os.path.join(self.out_dir, "model.safetensors"))
-            os.chmod(os.path.join(self.out_dir, "model.safetensors"), 0o644)
-            return ["model.safetensors"]
-        weight_map, names = {}, []
-        for i, (tmp, keys) in enumerate(self.shards):
-            final = f"model-{i + 1:05d}-of-{len(self.shards):05d}.safetensors"
-            os.replace(os.path.join(self.out_dir, tmp), os.path.join(self.out_dir, final))
-            os.chmod(os.path.join(self.out_dir, final), 0o644)
-            names.append(final)
+        count = len(self.shards)
+        names = ["model.safetensors"] if count == 1 else \
+            [f"model-{i + 1:05d}-of-{count:05d}.safetensors" for i in range(count)]
+        weight_map = {}
+        for (tmp, keys), final in zip(self.shards, names):
+            path = os.path.join(self.out_dir, final)
+            os.replace(os.path.join(self.out_dir, tmp), path)
+            os.chmod(path, 0o644)  # save_file creates the temporary file private to its owner
             weight_map.update({k: final for k in keys})
+        if count == 1:
+            return names
         with open(os.path.join(self.out_dir, "model.safetensors.index.json"), "w") as f:
             json.dump({"metadata": {"total_size": self.total}, "weight_map": weight_map}, f, indent=2)
         return names

@@ -94,4 +94,14 @@ std::string format_report(const EvalReport& report) {
   return out.str();
 }
 
+std::string format_failures(const EvalReport& report) {
+  std::ostringstream out;
+  for (const Failure& f : report.failures) {
+    out << "  wrong: scene " << f.seed << ", regions";
+    for (int r : f.regions) out << " " << r;
+    out << ": \"" << f.prompt << "\" -> \"" << f.answer << "\" (expected \"" << f.expected << "\")\n";
+  }
+  return out.str();
+}
+
 }  // namespace regionlm::tiny_shapes

@@ -61,4 +61,7 @@ EvalReport evaluate(const Model& model, const EvalOptions& options);
 /// A short table of the report, one kind per line (for logs and docs).
 std::string format_report(const EvalReport& report);
 
+/// The report's wrong answers, one line each: scene, regions, prompt, answer, expected.
+std::string format_failures(const EvalReport& report);
+
 }  // namespace regionlm::tiny_shapes

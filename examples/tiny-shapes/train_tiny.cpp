@@ -42,12 +42,8 @@ int verify(const fs::path& dir, int eval_scenes) {
     eval.first_seed = 900000;
     eval.num_scenes = eval_scenes;
     const ts::EvalReport report = ts::evaluate(model, eval);
-    std::cout << "accuracy on " << eval_scenes << " fresh scenes:\n" << ts::format_report(report);
-    for (const ts::Failure& f : report.failures) {
-      std::cout << "  wrong: scene " << f.seed << ", regions";
-      for (int r : f.regions) std::cout << " " << r;
-      std::cout << ": \"" << f.prompt << "\" -> \"" << f.answer << "\" (expected \"" << f.expected << "\")\n";
-    }
+    std::cout << "accuracy on " << eval_scenes << " fresh scenes:\n"
+              << ts::format_report(report) << ts::format_failures(report);
   }
   return 0;
 }

@@ -155,9 +155,9 @@ std::vector<torch::Tensor> parameters_of(std::initializer_list<const torch::nn::
 
 // Heads of stage 1, discarded afterwards. `region`: colour and shape of each region from its
 // [mask token; position token]. `position`: the region's centroid (x, y as fractions of the
-// image side) from its position token alone, so that "left of?" finds x there. `dense`: per feature level and cell, colour
-// and shape (0 = background) of the object seen there; this dense signal teaches the trunk
-// local shape cues much faster than the pooled one alone.
+// image side) from its position token alone, so that "left of?" finds x there. `dense`: per
+// feature level and cell, colour and shape (0 = background) of the object seen there; this
+// dense signal teaches the trunk local shape cues much faster than the pooled one alone.
 class PretrainHeadsImpl : public torch::nn::Module {
  public:
   PretrainHeadsImpl(int64_t hidden, const std::vector<int64_t>& level_channels) {

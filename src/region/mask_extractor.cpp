@@ -41,9 +41,10 @@ MaskExtractorImpl::MaskExtractorImpl(std::vector<int64_t> level_channels, int64_
   for (size_t i = 0; i < level_channels_.size(); ++i) {
     // Osprey names the levels after the ConvNeXt stages they come from: res2 .. res5.
     const std::string name = "res" + std::to_string(i + 2);
-    levels_.push_back(register_module(name, Linear(level_channels_[i], embed_dim, options)));
+    levels_.push_back(
+        register_module(name, layers::Linear(level_channels_[i], embed_dim, options)));
   }
-  feat_linear_ = register_module("feat_linear", Linear(embed_dim, out_dim, options));
+  feat_linear_ = register_module("feat_linear", layers::Linear(embed_dim, out_dim, options));
   mask_linear_ = register_module(
       "mask_linear", Mlp(mask_shape * mask_shape, embed_dim, out_dim, 3, options));
 }

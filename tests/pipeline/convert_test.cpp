@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "pipeline_test_util.hpp"
 #include "regionlm/io/weights.hpp"
@@ -23,18 +24,13 @@ constexpr const char* kTrunkPrefix = "model.vision_tower.vision_tower.visual.tru
 
 std::pair<int, std::string> convert(const fs::path& src, const fs::path& dst,
                                     const std::vector<std::string>& options = {}) {
-  std::string command = shell_quote(python()) + " " +
-                        shell_quote((source_dir() / "scripts" / "convert_checkpoint.py").string()) + " " +
-                        shell_quote(src.string()) + " " + shell_quote(dst.string());
-  for (const auto& o : options) command += " " + shell_quote(o);
-  return run_command(command);
-}
-
-LoadOptions cpu() {
-  LoadOptions options;
-  options.device = "cpu";
-  options.dtype = "float32";
-  return options;
+  // Built with a stream: GCC 12 warns falsely (-Wstringop-overflow) on chained concatenation.
+  std::ostringstream command;
+  command << shell_quote(python()) << ' '
+          << shell_quote((source_dir() / "scripts" / "convert_checkpoint.py").string()) << ' '
+          << shell_quote(src.string()) << ' ' << shell_quote(dst.string());
+  for (const auto& o : options) command << ' ' << shell_quote(o);
+  return run_command(command.str());
 }
 
 // The original's tensors: the shards plus the CLIP file's trunk under Osprey's prefix.
@@ -79,13 +75,14 @@ TEST(ConvertCheckpoint, SelfContainedShardsAnswerLikeTheOriginal) {
 // The reference's shards are bfloat16 and its CLIP trunk float32, so float16 rounds both and
 // bfloat16 rounds the trunk.
 TEST(ConvertCheckpoint, ToAnotherDtypeRoundsEveryFloatingWeightOnly) {
+  const auto original = original_tensors();
   for (const auto& [flag, dtype] : {std::pair{"bfloat16", torch::kBFloat16}, std::pair{"float16", torch::kHalf}}) {
     SCOPED_TRACE(flag);
     const fs::path out = scratch_dir(std::string("convert-") + flag) / "osprey";
     const auto [code, text] = convert(reference().model_clipfile, out, {"--dtype", flag});
     ASSERT_EQ(code, 0) << text;
     const Weights converted = load_weights(out);
-    for (const auto& [name, tensor] : original_tensors()) {
+    for (const auto& [name, tensor] : original) {
       const torch::Tensor got = converted.get(name);
       if (!tensor.is_floating_point()) {
         EXPECT_TRUE(torch::equal(got, tensor)) << name;

@@ -16,13 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-LoadOptions cpu(const std::string& dtype = "float32") {
-  LoadOptions options;
-  options.device = "cpu";
-  options.dtype = dtype;
-  return options;
-}
-
 template <typename E, typename F>
 std::string error_of(const F& call) {
   try {

@@ -11,14 +11,17 @@
 
 namespace regionlm::test {
 
+/// Load options for the CPU in `dtype`.
+inline LoadOptions cpu(const std::string& dtype = "float32") {
+  LoadOptions options;
+  options.device = "cpu";
+  options.dtype = dtype;
+  return options;
+}
+
 /// The reference checkpoint (vision in the shards), CPU float32, loaded once.
 inline const Model& reference_model() {
-  static const Model model = [] {
-    LoadOptions options;
-    options.device = "cpu";
-    options.dtype = "float32";
-    return Model::load(reference().model, options);
-  }();
+  static const Model model = Model::load(reference().model, cpu());
   return model;
 }
 

@@ -25,13 +25,6 @@ const regionlm::Model& shipped_model() {
   return model;
 }
 
-void print_failures(const ts::EvalReport& report) {
-  for (const auto& f : report.failures) {
-    std::cout << "  seed " << f.seed << "  \"" << f.prompt << "\"  expected \"" << f.expected
-              << "\", got \"" << f.answer << "\"\n";
-  }
-}
-
 }  // namespace
 
 TEST(TinyAccuracy, AnswersFreshScenes) {
@@ -40,7 +33,7 @@ TEST(TinyAccuracy, AnswersFreshScenes) {
   options.num_scenes = 300;
   const ts::EvalReport report = ts::evaluate(shipped_model(), options);
   std::cout << "300 fresh scenes:\n" << ts::format_report(report);
-  print_failures(report);
+  std::cout << ts::format_failures(report);
   EXPECT_GE(report[ts::QuestionKind::kWhat].accuracy(), 0.97);
   EXPECT_GE(report[ts::QuestionKind::kShortDescription].accuracy(), 0.97);
   EXPECT_GE(report[ts::QuestionKind::kColor].accuracy(), 0.97);

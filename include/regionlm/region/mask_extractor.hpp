@@ -16,8 +16,6 @@
 
 namespace regionlm::region {
 
-using layers::Linear;
-
 class MaskExtractorImpl : public torch::nn::Module {
  public:
   /// level_channels: channels of each feature level (Osprey: 192, 384, 768, 1536), named
@@ -53,8 +51,8 @@ class MaskExtractorImpl : public torch::nn::Module {
   int64_t embed_dim_;
   int64_t out_dim_;
   int64_t mask_shape_;
-  std::vector<Linear> levels_;  // res2, res3, ... (registered under those names)
-  Linear feat_linear_;
+  std::vector<layers::Linear> levels_;  // res2, res3, ... (registered under those names)
+  layers::Linear feat_linear_;
   Mlp mask_linear_;
 };
 TORCH_MODULE(MaskExtractor);

@@ -13,8 +13,6 @@
 
 namespace regionlm::region {
 
-using layers::Linear;
-
 class MlpImpl : public torch::nn::Module {
  public:
   /// in_dim -> hidden_dim (num_layers - 1 times) -> out_dim; num_layers >= 1.
@@ -26,7 +24,7 @@ class MlpImpl : public torch::nn::Module {
 
  private:
   torch::nn::ModuleList layers_;   // registered as "layers"
-  std::vector<Linear> linears_;    // the same modules, typed
+  std::vector<layers::Linear> linears_;  // the same modules, typed
 };
 TORCH_MODULE(Mlp);
 
