@@ -191,7 +191,10 @@ def predict(model_dir, kind, image_path, out_path):
     predictor = SamPredictor(sam)
     image = np.array(Image.open(image_path).convert("RGB"))
     h, w = image.shape[:2]
+    import time
+    start = time.perf_counter()
     predictor.set_image(image)
+    encode_seconds = time.perf_counter() - start
     tensors = {"embedding": predictor.get_image_embedding().contiguous(),
                "input_size": torch.tensor(predictor.input_size, dtype=torch.int64)}
     outputs = []
@@ -219,13 +222,16 @@ def predict(model_dir, kind, image_path, out_path):
     # Batched boxes: one decoder call for four boxes.
     boxes = torch.tensor(BATCH_BOXES(h, w), dtype=torch.float64)
     tb = predictor.transform.apply_boxes_torch(boxes, (h, w)).float()
+    start = time.perf_counter()
     masks, iou, low = predictor.predict_torch(None, None, boxes=tb, multimask_output=True, return_logits=True)
+    batch_seconds = time.perf_counter() - start
     tensors["batch.boxes"] = boxes
     tensors["batch.logits"] = masks.contiguous()
     tensors["batch.iou"] = iou.contiguous()
     tensors["batch.low_res"] = low.contiguous()
     save_file({k: v.contiguous() for k, v in tensors.items()}, out_path,
-              metadata={"cases": str(len(outputs))})
+              metadata={"cases": str(len(outputs)), "encode_seconds": repr(encode_seconds),
+                        "batch_seconds": repr(batch_seconds)})
 
 
 def amg(model_dir, kind, image_path, out_path, options_json="{}"):

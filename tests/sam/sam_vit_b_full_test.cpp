@@ -30,7 +30,12 @@ TEST(SamVitBFull, MatchesSegmentAnything) {
   const auto image = sam.encode(rgb);
   const double embed = relative_error(image.embedding(), ref.get("embedding"));
   EXPECT_LT(embed, 1e-4);
-  std::cout << "[parity] vit-b 640x480: embedding rel " << embed << ", encode " << image.encode_ms() << " ms\n";
+  std::string reference_encode;
+  for (const auto& [k, v] : regionlm::safetensors_metadata(out)) {
+    if (k == "encode_seconds") reference_encode = v;
+  }
+  std::cout << "[parity] vit-b 640x480: embedding rel " << embed << "; encode: C++ " << image.encode_ms()
+            << " ms, segment-anything " << std::stod(reference_encode) * 1000 << " ms\n";
   for (int i = 0; ref.contains("case" + std::to_string(i) + ".multimask"); ++i) {
     const std::string c = "case" + std::to_string(i);
     regionlm::sam::Prompt p;
