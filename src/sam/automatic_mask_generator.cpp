@@ -245,11 +245,20 @@ MaskSet process_batch(const Sam& sam, const SamImage& image, const torch::Tensor
   const cv::Size crop_size(image.width(), image.height());
   const auto in_points = transform_coords(points, crop_size, sam.config().image_size).to(device).unsqueeze(1);  // [B, 1, 2] f64
   const auto labels = torch::ones({points.size(0), 1}, torch::TensorOptions().dtype(torch::kInt32).device(device));
-  const auto out = sam.decode(image, in_points, labels, {}, {}, /*multimask_output=*/true);
-  const int64_t per_point = out.logits.size(1);
-  auto logits = out.logits.flatten(0, 1);                // [B * 3, h, w]
+  // The IoU filter needs no mask, so only the survivors are upscaled to full resolution
+  // (upscaling is per mask: the values are those of upscaling the whole batch).
+  const auto out = sam.decode(image, in_points, labels, {}, {}, /*multimask_output=*/true, /*upscale=*/false);
+  const int64_t per_point = out.low_res_logits.size(1);
+  auto low_res = out.low_res_logits.flatten(0, 1);       // [B * 3, L, L]
   auto iou = out.iou_predictions.flatten(0, 1);          // [B * 3]
   auto pts = points.repeat_interleave(per_point, 0);     // [B * 3, 2] f64, CPU
+  if (o.pred_iou_thresh > 0.0) {
+    const auto idx = (iou > o.pred_iou_thresh).nonzero().squeeze(1);  // [K] int64
+    low_res = low_res.index_select(0, idx);
+    iou = iou.index_select(0, idx);
+    pts = pts.index_select(0, idx.to(torch::kCPU));
+  }
+  auto logits = sam.upscale_logits(image, low_res.unsqueeze(1)).squeeze(1);  // [K, h, w]
 
   auto keep_rows = [&](const torch::Tensor& mask) {      // mask: [K] bool on the device
     const auto idx = mask.nonzero().squeeze(1);          // [K'] int64
@@ -257,7 +266,6 @@ MaskSet process_batch(const Sam& sam, const SamImage& image, const torch::Tensor
     iou = iou.index_select(0, idx);
     pts = pts.index_select(0, idx.to(torch::kCPU));
   };
-  if (o.pred_iou_thresh > 0.0) keep_rows(iou > o.pred_iou_thresh);
   const auto inter = (logits > (0.0 + o.stability_score_offset)).sum({-2, -1}, false, torch::kInt32);
   const auto uni = (logits > (0.0 - o.stability_score_offset)).sum({-2, -1}, false, torch::kInt32);
   auto stability = inter / uni;  // [K] float32

@@ -183,8 +183,16 @@ SamImage Sam::encode(const cv::Mat& rgb8) const {
   return image;
 }
 
+torch::Tensor Sam::upscale_logits(const SamImage& image, const torch::Tensor& low_res) const {
+  if (image.empty()) throw ArgumentError("image: empty SamImage (call Sam::encode first)");
+  torch::NoGradGuard no_grad;
+  return postprocess_masks(low_res, impl_->config.image_size, image.input_size(),
+                           cv::Size(image.width(), image.height()));  // [B, C, H, W]
+}
+
 DecodedBatch Sam::decode(const SamImage& image, const torch::Tensor& points, const torch::Tensor& labels,
-                         const torch::Tensor& boxes, const torch::Tensor& mask_input, bool multimask_output) const {
+                         const torch::Tensor& boxes, const torch::Tensor& mask_input, bool multimask_output,
+                         bool upscale) const {
   if (image.empty()) throw ArgumentError("image: empty SamImage (call Sam::encode first)");
   if (image.data_->owner != impl_.get()) throw ArgumentError("image: encoded by another Sam model");
   torch::NoGradGuard no_grad;
@@ -200,8 +208,7 @@ DecodedBatch Sam::decode(const SamImage& image, const torch::Tensor& points, con
   DecodedBatch out;
   out.low_res_logits = low_res.to(torch::kFloat32);
   out.iou_predictions = iou.to(torch::kFloat32);
-  out.logits = postprocess_masks(out.low_res_logits, impl_->config.image_size, image.input_size(),
-                                 cv::Size(image.width(), image.height()));  // [B, C, H, W]
+  if (upscale) out.logits = upscale_logits(image, out.low_res_logits);  // [B, C, H, W]
   return out;
 }
 

@@ -92,8 +92,15 @@ class Sam {
   /// segment-anything's predict_torch: prompts already in the encoder's input frame
   /// (transform_coords), one structure for the whole batch, no validation. points [B, N, 2]
   /// with labels [B, N], boxes [B, 4], mask_input [B, 1, L, L]; each may be undefined.
+  /// `upscale` = false leaves DecodedBatch::logits undefined (call upscale_logits on the
+  /// masks you keep: the same values, computed for fewer masks).
   DecodedBatch decode(const SamImage& image, const torch::Tensor& points, const torch::Tensor& labels,
-                      const torch::Tensor& boxes, const torch::Tensor& mask_input, bool multimask_output) const;
+                      const torch::Tensor& boxes, const torch::Tensor& mask_input, bool multimask_output,
+                      bool upscale = true) const;
+
+  /// Low-resolution logits [B, C, L, L] of `image` -> logits at its original size
+  /// [B, C, H, W] float32 (postprocess_masks with this model's sizes).
+  torch::Tensor upscale_logits(const SamImage& image, const torch::Tensor& low_res) const;
 
   struct Impl;
 
