@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <opencv2/imgcodecs.hpp>
@@ -13,18 +15,44 @@ namespace fs = std::filesystem;
 
 namespace regionlm::sam::test {
 
+namespace {
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
 fs::path reference_model(const std::string& kind, bool with_config) {
+  // The models are deterministic (seeded), so they are made once per build tree and reused by
+  // every test process: the directory is named after a hash of tests/sam/sam_reference.py, so
+  // an edited script makes new ones. A model is written to a private directory and renamed
+  // into place (atomic; the loser of a race uses the winner's), so no process ever sees a
+  // half-written model.
   static std::mutex mutex;
   static std::map<std::string, fs::path> made;
   std::lock_guard<std::mutex> lock(mutex);
-  const std::string key = kind + (with_config ? "+config" : "");
+  const std::string key = kind + (with_config ? "-config" : "");
   if (auto it = made.find(key); it != made.end()) return it->second;
-  const fs::path dir = regionlm::test::scratch_dir("sam-model-" + kind) / "model";
-  std::vector<std::string> args = {"model", kind, dir.string()};
-  if (with_config) args.push_back("--config");
-  regionlm::test::run_python("tests/sam/sam_reference.py", args);
-  made[key] = dir;
-  return dir;
+  const std::string script = read_text(regionlm::test::source_dir() / "tests/sam/sam_reference.py");
+  const fs::path cache = regionlm::test::scratch_dir("sam-probe").parent_path() / "sam-models" /
+                         (key + "-" + std::to_string(std::hash<std::string>{}(script)));
+  if (!fs::exists(cache / "sam.pth")) {
+    const fs::path fresh = regionlm::test::scratch_dir("sam-model-" + key) / "model";
+    std::vector<std::string> args = {"model", kind, fresh.string()};
+    if (with_config) args.push_back("--config");
+    regionlm::test::run_python("tests/sam/sam_reference.py", args);
+    fs::create_directories(cache.parent_path());
+    std::error_code lost_race;
+    fs::rename(fresh, cache, lost_race);
+    if (!fs::exists(cache / "sam.pth")) {  // could not be placed: use the private copy
+      made[key] = fresh;
+      return fresh;
+    }
+  }
+  made[key] = cache;
+  return cache;
 }
 
 std::pair<cv::Mat, fs::path> test_image(int height, int width, const std::string& name) {
