@@ -225,13 +225,24 @@ def predict(model_dir, kind, image_path, out_path):
     start = time.perf_counter()
     masks, iou, low = predictor.predict_torch(None, None, boxes=tb, multimask_output=True, return_logits=True)
     batch_seconds = time.perf_counter() - start
+    # Timings of the decoder alone: one point prompt, and 64 single-point prompts in one call.
+    start = time.perf_counter()
+    predictor.predict(point_coords=np.array([[w * 0.4, h * 0.5]]), point_labels=np.array([1]))
+    one_seconds = time.perf_counter() - start
+    grid = np.stack(np.meshgrid(np.linspace(0.05, 0.95, 8) * w, np.linspace(0.05, 0.95, 8) * h), -1).reshape(-1, 2)
+    tp = torch.as_tensor(predictor.transform.apply_coords(grid, (h, w)), dtype=torch.float)[:, None, :]
+    start = time.perf_counter()
+    predictor.predict_torch(tp, torch.ones(64, 1, dtype=torch.int))
+    batch64_seconds = time.perf_counter() - start
+    tensors["batch64.points"] = torch.from_numpy(grid.copy())
     tensors["batch.boxes"] = boxes
     tensors["batch.logits"] = masks.contiguous()
     tensors["batch.iou"] = iou.contiguous()
     tensors["batch.low_res"] = low.contiguous()
     save_file({k: v.contiguous() for k, v in tensors.items()}, out_path,
               metadata={"cases": str(len(outputs)), "encode_seconds": repr(encode_seconds),
-                        "batch_seconds": repr(batch_seconds)})
+                        "batch_seconds": repr(batch_seconds), "one_seconds": repr(one_seconds),
+                        "batch64_seconds": repr(batch64_seconds)})
 
 
 def amg(model_dir, kind, image_path, out_path, options_json="{}"):

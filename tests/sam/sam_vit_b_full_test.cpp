@@ -2,6 +2,7 @@
 // 1024 input, prompt width 256) with random weights saved as segment-anything saves it.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <iostream>
 
 #include "regionlm/io/weights.hpp"
@@ -36,6 +37,30 @@ TEST(SamVitBFull, MatchesSegmentAnything) {
   }
   std::cout << "[parity] vit-b 640x480: embedding rel " << embed << "; encode: C++ " << image.encode_ms()
             << " ms, segment-anything " << std::stod(reference_encode) * 1000 << " ms\n";
+  // Decoder timings beside the reference's (printed for docs/segment.md, not asserted).
+  {
+    auto metadata = [&](const std::string& key) {
+      for (const auto& [k, v] : regionlm::safetensors_metadata(out)) {
+        if (k == key) return std::stod(v);
+      }
+      ADD_FAILURE() << "no " << key;
+      return 0.0;
+    };
+    regionlm::sam::Prompt one;
+    one.points = {{640 * 0.4, 480 * 0.5, 1}};
+    auto t0 = std::chrono::steady_clock::now();
+    sam.predict(image, one);
+    const double one_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const auto grid = ref.get("batch64.points").to(torch::kFloat64);
+    std::vector<regionlm::sam::Prompt> prompts(64);
+    for (int64_t i = 0; i < 64; ++i) prompts[i].points = {{grid[i][0].item<double>(), grid[i][1].item<double>(), 1}};
+    t0 = std::chrono::steady_clock::now();
+    sam.predict(image, prompts);
+    const double batch_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << "[speed] vit-b one prompt: C++ " << one_ms << " ms, segment-anything " << metadata("one_seconds") * 1000
+              << " ms; 64 prompts: C++ " << batch_ms << " ms, segment-anything " << metadata("batch64_seconds") * 1000
+              << " ms\n";
+  }
   for (int i = 0; ref.contains("case" + std::to_string(i) + ".multimask"); ++i) {
     const std::string c = "case" + std::to_string(i);
     regionlm::sam::Prompt p;
