@@ -70,12 +70,8 @@ Region mask_region(const std::string& path) {
 }
 
 Region box_region(const std::string& text) {
-  std::vector<double> values;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) values.push_back(parse_number(item, "--box " + text));
-  if (values.size() != 4) throw UsageError("--box " + text + ": expected four numbers x0,y0,x1,y1");
-  return Region::from_box(values[0], values[1], values[2], values[3]);
+  const auto b = parse_box(text, "--box");
+  return Region::from_box(b[0], b[1], b[2], b[3]);
 }
 
 Region rle_region(const nlohmann::json& entry, const std::string& where) {
@@ -119,6 +115,15 @@ std::vector<Region> rle_regions(const std::string& path) {
 
 }  // namespace
 
+std::array<double, 4> parse_box(const std::string& text, const std::string& flag) {
+  std::vector<double> values;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) values.push_back(parse_number(item, flag + " " + text));
+  if (values.size() != 4) throw UsageError(flag + " " + text + ": expected four numbers x0,y0,x1,y1");
+  return {values[0], values[1], values[2], values[3]};
+}
+
 std::vector<Region> load_regions(const std::vector<RegionArgument>& arguments) {
   std::vector<Region> regions;
   for (const RegionArgument& a : arguments) {
@@ -132,6 +137,8 @@ std::vector<Region> load_regions(const std::vector<RegionArgument>& arguments) {
       case RegionArgument::Kind::RleJson:
         for (Region& r : rle_regions(a.value)) regions.push_back(std::move(r));
         break;
+      case RegionArgument::Kind::Point:
+        throw UsageError("--point " + a.value + " needs a segmenter: give --sam PATH");
     }
   }
   return regions;

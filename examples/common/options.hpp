@@ -1,5 +1,6 @@
 #pragma once
 // Options the example programs share: model, image, regions, device/dtype and generation.
+#include <array>
 #include <exception>
 #include <string>
 #include <vector>
@@ -13,9 +14,9 @@ namespace regionlm::examples {
 
 /// One region given on the command line, kept in command-line order.
 struct RegionArgument {
-  enum class Kind { Mask, Box, RleJson };
+  enum class Kind { Mask, Box, RleJson, Point };
   Kind kind;
-  std::string value;  // PNG path, "x0,y0,x1,y1", or JSON path
+  std::string value;  // PNG path, "x0,y0,x1,y1", JSON path, or "x,y[,label]" (a SAM click)
 };
 
 struct CommonOptions {
@@ -40,7 +41,11 @@ LoadOptions load_options(const CommonOptions& options);
 /// = inside), boxes parsed, COCO RLE JSON files expanded (one region per entry; a file may
 /// hold one RLE object `{"size": [h, w], "counts": ...}`, a COCO annotation with a
 /// "segmentation" RLE, or a list of either). Throws regionlm::IoError / FormatError naming the
-/// file, or UsageError for a malformed box.
+/// file, or UsageError for a malformed box or a --point (points need a segmenter: see
+/// regionlm-describe --sam).
 std::vector<Region> load_regions(const std::vector<RegionArgument>& arguments);
+
+/// The numbers of "x0,y0,x1,y1" (`flag` names the option in errors); UsageError otherwise.
+std::array<double, 4> parse_box(const std::string& text, const std::string& flag);
 
 }  // namespace regionlm::examples

@@ -4,11 +4,15 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
+#include <sstream>
 
 #include "common/options.hpp"
 #include "describe/annotate.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/model.hpp"
+#include "regionlm/sam/automatic_mask_generator.hpp"
+#include "regionlm/sam/sam.hpp"
 #include "regionlm/vision/image.hpp"
 
 namespace regionlm::examples {
@@ -73,6 +77,48 @@ nlohmann::json to_json(const Output& out, size_t num_regions, double load_ms, do
   return {{"answers", answers}, {"timings", timings}};
 }
 
+/// "x,y[,label]" -> a SAM click (label 1 = positive, the default; 0 = negative).
+sam::Point parse_point(const std::string& text) {
+  std::vector<double> values;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) values.push_back(parse_number(item, "--point " + text));
+  if (values.size() != 2 && values.size() != 3) throw UsageError("--point " + text + ": expected x,y or x,y,label");
+  const double label = values.size() == 3 ? values[2] : 1.0;
+  if (label != 0.0 && label != 1.0) throw UsageError("--point " + text + ": the label must be 1 (positive) or 0 (negative)");
+  return {values[0], values[1], static_cast<int>(label)};
+}
+
+/// The regions in command-line order. With a segmenter, a run of consecutive --point flags is
+/// one SAM prompt and --box becomes a SAM box prompt; each gives the mask SAM predicts best.
+std::vector<Region> resolve_regions(const std::vector<RegionArgument>& arguments, const sam::Sam* segmenter,
+                                    const cv::Mat& rgb, sam::SamImage& encoded) {
+  std::vector<Region> regions;
+  const auto segment = [&](const sam::Prompt& prompt) {
+    if (encoded.empty()) encoded = segmenter->encode(rgb);
+    const sam::Masks masks = segmenter->predict(encoded, prompt);
+    return masks.region(masks.best());
+  };
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    const RegionArgument& a = arguments[i];
+    if (!segmenter || (a.kind != RegionArgument::Kind::Point && a.kind != RegionArgument::Kind::Box)) {
+      for (Region& r : load_regions({a})) regions.push_back(std::move(r));
+      continue;
+    }
+    sam::Prompt prompt;
+    if (a.kind == RegionArgument::Kind::Box) {
+      prompt.box = parse_box(a.value, "--box");
+    } else {
+      for (; i < arguments.size() && arguments[i].kind == RegionArgument::Kind::Point; ++i) {
+        prompt.points.push_back(parse_point(arguments[i].value));
+      }
+      --i;  // the loop's ++i moves past the run
+    }
+    regions.push_back(segment(prompt));
+  }
+  return regions;
+}
+
 }  // namespace
 
 int describe_main(int argc, char** argv) {
@@ -81,6 +127,8 @@ int describe_main(int argc, char** argv) {
     CommonOptions common;
     std::string prompt;
     std::string annotate;
+    std::string sam_location;
+    bool everything = false;
     bool stream = false;
     bool json = false;
     ArgumentParser parser(kProgram,
@@ -89,6 +137,13 @@ int describe_main(int argc, char** argv) {
                           "(the next one) or <region1>..<regionN>; a prompt with exactly one plain <region> and\n"
                           "several regions is asked of each region in turn (one batched call).");
     add_common_options(parser, common);
+    parser.option("point", "X,Y[,LABEL]",
+                  "a click on the object (label 1 positive, default; 0 negative); a run of --point flags is one "
+                  "region, segmented by --sam",
+                  [&common](const std::string& v) { common.regions.push_back({RegionArgument::Kind::Point, v}); });
+    parser.option("sam", "PATH", "Segment Anything weights (file or directory): --point and --box become SAM prompts",
+                  &sam_location);
+    parser.flag("everything", "describe every region SAM's automatic mask generator finds (needs --sam)", &everything);
     parser.option("prompt", "TEXT", "the question (default: Osprey's short description of each region)", &prompt);
     parser.flag("stream", "print the answer while it is generated", &stream);
     parser.flag("json", "print one JSON object with answers, token ids and timings", &json);
@@ -96,9 +151,19 @@ int describe_main(int argc, char** argv) {
     if (!parser.parse(argc, argv)) return 0;
     if (json && stream) throw UsageError("--stream and --json cannot be combined");
 
-    const std::vector<Region> regions = load_regions(common.regions);
+    if (everything && sam_location.empty()) throw UsageError("--everything needs --sam PATH");
+    if (everything && !common.regions.empty()) throw UsageError("--everything finds the regions itself: drop the region flags");
+    const cv::Mat rgb = vision::load_image(common.image);
+    std::optional<sam::Sam> segmenter;
+    if (!sam_location.empty()) segmenter = sam::Sam::load(sam_location);
+    sam::SamImage sam_image;
+    std::vector<Region> regions = resolve_regions(common.regions, segmenter ? &*segmenter : nullptr, rgb, sam_image);
+    if (everything) {
+      for (const sam::GeneratedMask& mask : sam::generate_masks(*segmenter, rgb)) regions.push_back(mask.region());
+      if (regions.empty()) throw ArgumentError("SAM's automatic mask generator found no region in " + common.image);
+    }
     if (prompt.empty()) {
-      if (regions.empty()) throw UsageError("give at least one region (--mask, --box or --rle-json) or a --prompt");
+      if (regions.empty()) throw UsageError("give at least one region (--mask, --box, --rle-json, --point) or a --prompt");
       prompt = prompts::kShortDescription;
     }
     const Model model = Model::load(common.model_dir, load_options(common));
@@ -107,7 +172,6 @@ int describe_main(int argc, char** argv) {
       if (common.verbose) std::cerr << "unused checkpoint key: " << key << "\n";
     }
 
-    const cv::Mat rgb = vision::load_image(common.image);
     const EncodedImage image = model.encode(rgb);
 
     GenerationOptions generation = common.generation;
