@@ -44,9 +44,10 @@ struct GenerationOptions {
 
 /// Wall times and counts of one generation.
 struct Timings {
-  double prefill_ms = 0;                // prompt forward + first token choice, wall ms
+  double prefill_ms = 0;                // prompt forward + first token choice, wall ms (a shared
+                                        // prefix's forward included only when made by this call)
   double decode_ms = 0;                 // all later forwards and token choices, wall ms
-  int64_t prompt_tokens = 0;            // positions prefilled
+  int64_t prompt_tokens = 0;            // prompt positions (a reused shared prefix's included)
   int64_t generated_tokens = 0;         // tokens returned
   double decode_tokens_per_second = 0;  // decode forwards / decode seconds (0 if none)
 };

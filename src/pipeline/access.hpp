@@ -1,9 +1,11 @@
 #pragma once
 // The pipeline's private view of its public value types (EncodedImage, Model).
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "pipeline/model_impl.hpp"
+#include "regionlm/llm/kv_cache.hpp"
 #include "regionlm/encoded_image.hpp"
 #include "regionlm/model.hpp"
 
@@ -16,6 +18,13 @@ struct EncodedImage::Data {
   std::vector<torch::Tensor> features;  // [1, C, h, w] per stage, model dtype/device
   torch::Tensor image_tokens;           // [N, hidden], model dtype/device
   double encode_ms = 0;
+
+  /// The decoder state after the part every question about this image starts with (system
+  /// text through the image tokens), made at the first question that needs it and shared by
+  /// every later one (LoadOptions::reuse_image_prefix). Guarded by `prefix_mutex`.
+  mutable std::mutex prefix_mutex;
+  mutable std::shared_ptr<const llm::KVCache> prefix;   // batch 1, exactly the prefix's positions
+  mutable std::vector<int64_t> prefix_signature;       // pipeline::layout_signature of those positions
 };
 
 namespace pipeline {

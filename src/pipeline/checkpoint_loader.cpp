@@ -141,6 +141,7 @@ std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& op
       torch::TensorOptions().device(device).dtype(resolve_dtype(options.dtype, device));
   auto impl = std::make_shared<ModelImpl>(Osprey(config, tensor_options), std::move(tokenizer), std::move(conversation));
   impl->unmentioned = options.strict_regions ? text::UnmentionedRegions::Reject : text::UnmentionedRegions::Introduce;
+  impl->reuse_image_prefix = options.reuse_image_prefix;
 
   progress(0.01, "opening weights");
   const Weights weights = load_weights(dir);

@@ -101,6 +101,41 @@ llm::DecodeSetup decode_setup(const ModelImpl& model, const text::PromptLayout& 
   return setup;
 }
 
+std::pair<text::PromptLayout, text::PromptLayout> split_layout(const text::PromptLayout& layout, size_t count) {
+  std::pair<text::PromptLayout, text::PromptLayout> parts;
+  for (size_t i = 0; i < layout.chunks.size(); ++i) {
+    text::PromptLayout& part = i < count ? parts.first : parts.second;
+    part.chunks.push_back(layout.chunks[i]);
+    part.length += layout.chunks[i].length;
+  }
+  return parts;
+}
+
+size_t chunks_through_image(const text::PromptLayout& layout) {
+  for (size_t i = 0; i < layout.chunks.size(); ++i) {
+    if (layout.chunks[i].kind == text::Chunk::Kind::Image) return i + 1;
+  }
+  return 0;
+}
+
+std::shared_ptr<const llm::KVCache> image_prefix(const ModelImpl& model, const EncodedImage::Data& image,
+                                                 const text::PromptLayout& head, double& prefill_ms) {
+  prefill_ms = 0;
+  if (!model.reuse_image_prefix || head.length == 0) return nullptr;
+  const std::vector<int64_t> signature = layout_signature(head);
+  std::lock_guard<std::mutex> lock(image.prefix_mutex);
+  if (image.prefix) return image.prefix_signature == signature ? image.prefix : nullptr;
+  const auto start = std::chrono::steady_clock::now();
+  auto prefix = std::make_shared<llm::KVCache>(model.config().text, 1, head.length, model.options());
+  const RegionTokens none{};
+  model.osprey->llama->forward(model.osprey->embed(head, image.image_tokens, none), *prefix, /*last_only=*/true);
+  wait_for_device(model.device());
+  prefill_ms = elapsed_ms(start);
+  image.prefix = prefix;
+  image.prefix_signature = signature;
+  return prefix;
+}
+
 int64_t cache_capacity(const ModelImpl& model, int64_t prompt_length, int64_t max_new_tokens) {
   const int64_t limit = model.config().text.max_position_embeddings;
   return std::min(limit, prompt_length + std::max<int64_t>(max_new_tokens, 1));

@@ -42,6 +42,19 @@ std::vector<int64_t> layout_signature(const text::PromptLayout& layout);
 llm::DecodeSetup decode_setup(const ModelImpl& model, const text::PromptLayout& layout,
                               const GenerationOptions& options, bool cache_final_token);
 
+/// The first `count` chunks of a layout and the rest.
+std::pair<text::PromptLayout, text::PromptLayout> split_layout(const text::PromptLayout& layout, size_t count);
+
+/// Chunks up to and including the Image chunk (0 when there is none): the part of a prompt
+/// that every question about an image starts with.
+size_t chunks_through_image(const text::PromptLayout& layout);
+
+/// The image's shared decoder state for `head` (the chunks through the image block), computed
+/// at the first call and reused by every later one (thread-safe); null when reuse is off or
+/// `head` is empty. `prefill_ms` receives the time spent computing it now (0 when reused).
+std::shared_ptr<const llm::KVCache> image_prefix(const ModelImpl& model, const EncodedImage::Data& image,
+                                                 const text::PromptLayout& head, double& prefill_ms);
+
 /// Capacity for a KV cache that holds `prompt_length` positions and up to max_new_tokens
 /// more, within the model's max positions.
 int64_t cache_capacity(const ModelImpl& model, int64_t prompt_length, int64_t max_new_tokens);

@@ -16,20 +16,6 @@ namespace regionlm {
 
 namespace {
 
-/// The chunks before the first region pair (the part of describe_each's prompt that is the
-/// same for every region) and the rest.
-std::pair<text::PromptLayout, text::PromptLayout> split_at_first_region(const text::PromptLayout& layout) {
-  std::pair<text::PromptLayout, text::PromptLayout> parts;
-  bool before = true;
-  for (const text::Chunk& chunk : layout.chunks) {
-    before = before && chunk.kind != text::Chunk::Kind::Region;
-    text::PromptLayout& part = before ? parts.first : parts.second;
-    part.chunks.push_back(chunk);
-    part.length += chunk.length;
-  }
-  return parts;
-}
-
 }  // namespace
 
 Model::Model(std::shared_ptr<const pipeline::ModelImpl> impl) : impl_(std::move(impl)) {}
@@ -92,9 +78,28 @@ Answer Model::describe(const EncodedImage& image, const std::vector<Region>& reg
   // Cheap checks first: placeholders and context length, then regions.
   const text::PromptLayout prompt_layout = layout(prompt, static_cast<int64_t>(regions.size()));
   const RegionTokens tokens = encode_regions(image, regions);
-  Answer answer = generate(prompt_layout, embed(prompt_layout, image, tokens), options).front();
-  answer.regions_ms = tokens.ms;
-  return answer;
+  c10::InferenceMode inference;
+  const pipeline::ModelImpl& model = *impl_;
+  // The system text and image tokens are the same for every question about this image: their
+  // decoder state is computed once per EncodedImage and this question prefills only the rest.
+  const auto [head, rest] = pipeline::split_layout(prompt_layout, pipeline::chunks_through_image(prompt_layout));
+  double prefix_ms = 0;
+  const auto prefix = pipeline::image_prefix(model, pipeline::Access::data(image, model), head, prefix_ms);
+  if (!prefix) {
+    Answer answer = generate(prompt_layout, embed(prompt_layout, image, tokens), options).front();
+    answer.regions_ms = tokens.ms;
+    return answer;
+  }
+  llm::KVCache cache(model.config().text, 1,
+                     pipeline::cache_capacity(model, prompt_layout.length, options.max_new_tokens), model.options(),
+                     prefix);
+  llm::GenerationResult result =
+      std::move(llm::generate(model.osprey->llama, cache, embed(rest, image, tokens), options,
+                              pipeline::decode_setup(model, prompt_layout, options, /*cache_final_token=*/false))
+                    .front());
+  result.timings.prefill_ms += prefix_ms;
+  result.timings.prompt_tokens += head.length;
+  return pipeline::make_answer(std::move(result), 0.0, tokens.ms);
 }
 
 Answer Model::describe(const std::filesystem::path& image, const std::vector<Region>& regions,
@@ -126,7 +131,12 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
   // nearly the whole prompt) is the same for every region: it is prefilled once, stored once
   // and read once per step for all rows (a KVCache continuing a shared prefix). Each row
   // stores only its own suffix: the region pair, the rest of the question, the answer.
-  const auto [prefix_layout, suffix_layout] = split_at_first_region(prompt_layout);
+  size_t before_region = 0;
+  while (before_region < prompt_layout.chunks.size() &&
+         prompt_layout.chunks[before_region].kind != text::Chunk::Kind::Region) {
+    ++before_region;
+  }
+  const auto [prefix_layout, suffix_layout] = pipeline::split_layout(prompt_layout, before_region);
   const auto prefix_start = std::chrono::steady_clock::now();
   std::shared_ptr<llm::KVCache> prefix;
   if (prefix_layout.length > 0) {

@@ -26,6 +26,7 @@ struct ModelImpl {
   text::ConversationTemplate conversation;  // template, its image_prefix as chosen at load
   std::vector<std::string> unused_keys;     // checkpoint keys no module consumed
   text::UnmentionedRegions unmentioned = text::UnmentionedRegions::Introduce;  // LoadOptions::strict_regions
+  bool reuse_image_prefix = true;           // LoadOptions::reuse_image_prefix
 
   const OspreyConfig& config() const { return osprey->config(); }
   /// Model dtype on the model device: vision inputs, decoder embeddings, KV caches.

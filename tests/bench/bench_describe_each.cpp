@@ -115,8 +115,29 @@ void BM_DescribeEach(benchmark::State& state) {
   state.counters["prompt_positions"] = static_cast<double>(model.layout("What is <region>?", 1).length);
 }
 
+/// Time to first token of the first and of a later question about one image (the image's
+/// system-text + image prefix is computed at the first question and reused after it).
+void BM_SecondQuestion(benchmark::State& state) {
+  const regionlm::Model& model = bench_model();
+  const auto path = fs::path(REGIONLM_SOURCE_DIR) / "examples/data/tiny-shapes-scene/image.png";
+  regionlm::GenerationOptions options;
+  options.max_new_tokens = 1;
+  const std::vector<regionlm::Region> region{regionlm::Region::from_box(10, 10, 120, 90)};
+  double first = 0, second = 0;
+  for (auto _ : state) {
+    const auto image = model.encode(path);  // a fresh image: no prefix yet
+    first += model.describe(image, region, "What is <region>?", options).timings.prefill_ms;
+    second += model.describe(image, region, "What color is <region>?", options).timings.prefill_ms;
+  }
+  const auto runs = static_cast<double>(state.iterations());
+  state.counters["first_ttft_ms"] = first / runs;
+  state.counters["second_ttft_ms"] = second / runs;
+  state.counters["ratio"] = second / first;
+}
+
 }  // namespace
 
+BENCHMARK(BM_SecondQuestion)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_DescribeEach)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Arg(32)->Arg(64)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 BENCHMARK_MAIN();

@@ -164,6 +164,27 @@ TEST(Model, UnmentionedRegionsAreIntroducedWithOspreysHeader) {
   }
 }
 
+// Questions about one EncodedImage reuse its system-text + image prefix (computed at the first
+// question); answers equal those of a model that prefills every prompt whole.
+TEST(Model, ImagePrefixReuseGivesTheAnswersOfFullPrefills) {
+  const Model& model = reference_model();  // reuse_image_prefix defaults to true
+  LoadOptions options = cpu();
+  options.reuse_image_prefix = false;
+  const Model whole = Model::load(reference().model, options);
+  const EncodedImage reused = model.encode(reference().image);
+  const EncodedImage plain = whole.encode(reference().image);
+  for (const auto& c : reference().cases) {
+    if (c.contains("chat")) continue;
+    SCOPED_TRACE(c["name"].get<std::string>());
+    const auto regions = reference().regions(c["regions"]);
+    const Answer a = model.describe(reused, regions, c["prompt"], greedy(kMaxNew));
+    const Answer b = whole.describe(plain, regions, c["prompt"], greedy(kMaxNew));
+    EXPECT_EQ(a.tokens, b.tokens);
+    EXPECT_EQ(a.timings.prompt_tokens, b.timings.prompt_tokens);
+    EXPECT_EQ(a.tokens, reference().ids(c["name"].get<std::string>() + ".tokens"));
+  }
+}
+
 TEST(Model, StrictRegionsRefuseUnmentionedRegions) {
   LoadOptions options = cpu();
   options.strict_regions = true;
