@@ -48,3 +48,8 @@
 #include "regionlm/llm/sampler.hpp"
 #include "regionlm/llm/text_stream.hpp"
 #include "regionlm/llm/token_embedding.hpp"
+
+// GPT4RoI (standalone until regionlm::Model loads both families; docs/gpt4roi.md).
+#include "regionlm/gpt4roi/clip_encoder_layer.hpp"
+#include "regionlm/gpt4roi/clip_vision.hpp"
+#include "regionlm/gpt4roi/config.hpp"
