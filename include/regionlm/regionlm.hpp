@@ -55,6 +55,7 @@
 #include "regionlm/gpt4roi/config.hpp"
 #include "regionlm/gpt4roi/conv_module.hpp"
 #include "regionlm/gpt4roi/mlvl_fuse.hpp"
+#include "regionlm/gpt4roi/model.hpp"
 #include "regionlm/gpt4roi/prompt.hpp"
 #include "regionlm/gpt4roi/roi_align.hpp"
 #include "regionlm/gpt4roi/roi_extractor.hpp"

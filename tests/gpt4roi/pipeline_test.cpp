@@ -1,0 +1,159 @@
+// End-to-end parity with the Python reference pipeline (CLIPImageProcessor, CLIPVisionModel,
+// torchvision roi_align, LlamaForCausalLM, GPT4RoI glue from the spec) on a random GPT4RoI
+// checkpoint in the release layout: image tokens, region features, first-step logits, greedy
+// answers for 1, 3 and repeated regions, border boxes and a two-turn chat; bad input.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <iostream>
+
+#include "gpt4roi_reference_data.hpp"
+#include "regionlm/error.hpp"
+#include "regionlm/gpt4roi/model.hpp"
+#include "regionlm/llm/kv_cache.hpp"
+#include "regionlm/vision/image.hpp"
+
+namespace regionlm::test {
+namespace {
+
+using gpt4roi::Box;
+
+const gpt4roi::Model& model() {
+  static const gpt4roi::Model m = gpt4roi::Model::load(gpt4roi_reference().model);
+  return m;
+}
+
+const gpt4roi::EncodedImage& scene() {
+  static const gpt4roi::EncodedImage image = model().encode(vision::load_image(gpt4roi_reference().image));
+  return image;
+}
+
+std::vector<Box> boxes_of(const nlohmann::json& c) {
+  std::vector<Box> out;
+  for (const auto& b : gpt4roi_reference().boxes(c)) out.push_back({b[0], b[1], b[2], b[3]});
+  return out;
+}
+
+GenerationOptions greedy(int64_t max_new_tokens) {
+  GenerationOptions options;
+  options.max_new_tokens = max_new_tokens;
+  return options;
+}
+
+std::string key_of(const nlohmann::json& c, size_t turn) {
+  return c.at("turns").size() == 1 ? c.at("name").get<std::string>()
+                                   : c.at("name").get<std::string>() + ".turn" + std::to_string(turn);
+}
+
+TEST(Gpt4roiPipeline, ReferenceCoversTheCaseKinds) {
+  bool one = false, three = false, repeated = false, border = false, chat = false;
+  for (const auto& c : gpt4roi_reference().cases()) {
+    const std::string first = c.at("turns")[0];
+    one = one || c.at("boxes").size() == 1;
+    three = three || c.at("boxes").size() == 3;
+    repeated = repeated || first.find("<region1>") != first.rfind("<region1>");
+    for (const auto& b : gpt4roi_reference().boxes(c)) border = border || b[0] == 0 || b[1] == 0 || b[2] == 200 || b[3] == 150;
+    chat = chat || c.at("turns").size() >= 2;
+  }
+  EXPECT_TRUE(one && three && repeated && border && chat);
+}
+
+TEST(Gpt4roiPipeline, ImageTokensAndRegionFeaturesMatchReference) {
+  const auto& ref = gpt4roi_reference();
+  const double image_diff = max_abs_diff(scene().image_tokens, ref.tensor("image_tokens"));
+  std::cout << "  max |image token - reference| = " << image_diff << "\n";
+  EXPECT_LT(image_diff, 1e-4);
+  for (const auto& c : ref.cases()) {
+    const std::string name = c.at("name");
+    SCOPED_TRACE(name);
+    const auto got = model().region_features(scene(), boxes_of(c));
+    const auto expected = ref.tensor(name + ".region_features");
+    ASSERT_EQ(got.sizes(), expected.sizes());
+    const double diff = max_abs_diff(got, expected);
+    std::cout << "  " << name << ": max |region feature - reference| = " << diff << "\n";
+    EXPECT_LT(diff, 1e-4 * std::max(1.0, expected.abs().max().item<double>()));
+  }
+}
+
+TEST(Gpt4roiPipeline, FirstStepLogitsMatchReference) {
+  const auto& ref = gpt4roi_reference();
+  c10::InferenceMode guard;
+  for (const auto& c : ref.cases()) {
+    const auto turns = c.at("turns").get<std::vector<std::string>>();
+    const auto answers = c.at("answers").get<std::vector<std::string>>();
+    const auto features = model().region_features(scene(), boxes_of(c));
+    std::vector<text::Turn> history;
+    for (size_t k = 0; k < turns.size(); ++k) {
+      const std::string key = key_of(c, k);
+      SCOPED_TRACE(key);
+      const auto layout = model().layout(history, turns[k], features.size(0), turns.size() == 1);
+      ASSERT_EQ(layout.ids, ref.ids(key + ".input_ids"));
+      const auto embeds = model().embed(layout, scene(), features);  // [1, L, H]
+      llm::KVCache cache(model().config().text, 1, layout.length(), embeds.options());
+      const auto logits = model().decoder()->forward(embeds, cache, /*last_only=*/true).reshape({-1});
+      const auto expected = ref.tensor(key + ".logits0");
+      ASSERT_EQ(logits.sizes(), expected.sizes());
+      const double diff = max_abs_diff(logits, expected);
+      std::cout << "  " << key << ": max |logit - reference| = " << diff << "\n";
+      EXPECT_LT(diff, 1e-4);
+      history.push_back({turns[k], answers[k]});
+    }
+  }
+}
+
+TEST(Gpt4roiPipeline, GreedyAnswersMatchReference) {
+  const auto& ref = gpt4roi_reference();
+  int answered = 0;
+  for (const auto& c : ref.cases()) {
+    if (c.at("turns").size() != 1) continue;
+    const std::string name = c.at("name");
+    SCOPED_TRACE(name);
+    const auto answer = model().describe(scene(), boxes_of(c), c.at("turns")[0], greedy(c.at("max_new_tokens")));
+    EXPECT_EQ(answer.tokens, ref.ids(name + ".tokens"));
+    EXPECT_EQ(answer.text, c.at("answers")[0].get<std::string>());
+    std::cout << "  " << name << ": \"" << answer.text << "\"\n";
+    ++answered;
+  }
+  EXPECT_EQ(answered, 4);
+}
+
+TEST(Gpt4roiPipeline, TwoTurnChatMatchesReference) {
+  const auto& ref = gpt4roi_reference();
+  const auto& c = ref.find_case("chat");
+  auto session = model().chat(scene(), boxes_of(c));
+  const auto turns = c.at("turns").get<std::vector<std::string>>();
+  for (size_t k = 0; k < turns.size(); ++k) {
+    SCOPED_TRACE(k);
+    const int64_t cached_before = session.cached_positions();
+    const auto answer = session.ask(turns[k], greedy(c.at("max_new_tokens")));
+    EXPECT_EQ(answer.tokens, ref.ids(key_of(c, k) + ".tokens"));
+    EXPECT_EQ(answer.text, c.at("answers")[k].get<std::string>());
+    if (k > 0) {
+      EXPECT_GT(cached_before, 400) << "the second turn should reuse the cached image block";
+    }
+  }
+  EXPECT_EQ(session.history().size(), 2u);
+}
+
+TEST(Gpt4roiPipeline, BadBoxesAndPlaceholdersAreArgumentErrors) {
+  const auto options = greedy(2);
+  auto expect_argument_error = [&](const std::vector<Box>& boxes, const std::string& prompt, const std::string& needle) {
+    try {
+      model().describe(scene(), boxes, prompt, options);
+      ADD_FAILURE() << "expected ArgumentError for " << prompt;
+    } catch (const ArgumentError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_argument_error({{10, 10, 250, 80}}, "What is <region1>?", "box 1");        // right edge beyond 200
+  expect_argument_error({{-1, 10, 50, 80}}, "What is <region1>?", "outside");
+  expect_argument_error({{10, 10, 10, 80}}, "What is <region1>?", "zero");         // zero width
+  expect_argument_error({{30, 40, 10, 80}}, "What is <region1>?", "box 1");        // inverted
+  expect_argument_error({{10, 10, 50, 80}}, "Is <region1> near <region2>?", "<region2>");  // more <bbox> than boxes
+  expect_argument_error({{10, 10, 50, 80}, {60, 10, 90, 80}}, "What is <region1>?", "region 2");  // unreferenced
+  expect_argument_error({{10, 10, 50, 80}}, "What is <bbox>?", "<bbox>");
+  EXPECT_THROW(model().chat(scene(), {{0, 0, 0, 0}}), ArgumentError);
+}
+
+}  // namespace
+}  // namespace regionlm::test
