@@ -50,6 +50,7 @@
 #include "regionlm/llm/token_embedding.hpp"
 
 // GPT4RoI (standalone until regionlm::Model loads both families; docs/gpt4roi.md).
+#include "regionlm/gpt4roi/box.hpp"
 #include "regionlm/gpt4roi/clip_encoder_layer.hpp"
 #include "regionlm/gpt4roi/clip_vision.hpp"
 #include "regionlm/gpt4roi/config.hpp"

@@ -11,6 +11,7 @@
 #include "regionlm/error.hpp"
 #include "regionlm/gpt4roi/model.hpp"
 #include "regionlm/llm/kv_cache.hpp"
+#include "regionlm/region/region.hpp"
 #include "regionlm/vision/image.hpp"
 
 namespace regionlm::test {
@@ -133,6 +134,28 @@ TEST(Gpt4roiPipeline, TwoTurnChatMatchesReference) {
     }
   }
   EXPECT_EQ(session.history().size(), 2u);
+}
+
+TEST(Gpt4roiPipeline, MaskRegionsBecomeTheirBoundingBox) {
+  cv::Mat mask = cv::Mat::zeros(150, 200, CV_8UC1);
+  mask(cv::Rect(30, 40, 50, 20)).setTo(1);  // columns 30..79, rows 40..59
+  mask.at<uint8_t>(100, 120) = 1;           // one stray pixel widens the box
+  const Box b = gpt4roi::box_of(Region::from_mask(mask), 200, 150);
+  EXPECT_EQ(b.x1, 30);
+  EXPECT_EQ(b.y1, 40);
+  EXPECT_EQ(b.x2, 121);
+  EXPECT_EQ(b.y2, 101);
+  const Box whole = gpt4roi::box_of(Region::from_box(-10, 20, 50, 60), 200, 150);  // clipped to the image
+  EXPECT_EQ(whole.x1, 0);
+  EXPECT_EQ(whole.x2, 50);
+  EXPECT_EQ(whole.y2, 60);
+  EXPECT_THROW(gpt4roi::box_of(Region::from_box(300, 10, 400, 20), 200, 150), ArgumentError);
+  // The same answer as giving the box directly.
+  const auto& c = gpt4roi_reference().find_case("one");
+  const auto direct = model().region_features(scene(), boxes_of(c));
+  const auto via_region = model().region_features(
+      scene(), {gpt4roi::box_of(Region::from_box(20, 30, 90, 110), scene().width, scene().height)});
+  EXPECT_TRUE(torch::equal(direct, via_region));
 }
 
 TEST(Gpt4roiPipeline, BadBoxesAndPlaceholdersAreArgumentErrors) {

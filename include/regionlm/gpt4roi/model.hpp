@@ -18,18 +18,13 @@
 #include <vector>
 
 #include "regionlm/answer.hpp"
+#include "regionlm/gpt4roi/box.hpp"
 #include "regionlm/gpt4roi/config.hpp"
 #include "regionlm/gpt4roi/prompt.hpp"
 #include "regionlm/llm/llama.hpp"
 #include "regionlm/text/tokenizer.hpp"
 
 namespace regionlm::gpt4roi {
-
-/// A box on the original image, pixels, x to the right, y down: (x1, y1) top-left and
-/// (x2, y2) bottom-right corner, 0 <= x1 < x2 <= width, 0 <= y1 < y2 <= height.
-struct Box {
-  double x1 = 0, y1 = 0, x2 = 0, y2 = 0;
-};
 
 /// Where and how Model::load puts the weights.
 struct LoadOptions {
