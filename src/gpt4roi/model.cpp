@@ -106,7 +106,9 @@ EncodedImage Model::encode(const cv::Mat& image_rgb8) const {
   const auto states = impl.tower->forward(pixels, wanted);  // each [1, 1 + N, C]
   EncodedImage out;
   out.image_tokens = impl.projector(states[0].slice(1, 1))[0];  // [N, hidden]
-  for (size_t i = 1; i < states.size(); ++i) out.region_levels.push_back(states[i].slice(1, 1));  // [1, N, C]
+  std::vector<torch::Tensor> tokens;
+  for (size_t i = 1; i < states.size(); ++i) tokens.push_back(states[i].slice(1, 1));  // [1, N, C]
+  out.region_levels = impl.spi->fused_levels(tokens);  // [1, C, side, side] each, float32
   out.width = image_rgb8.cols;
   out.height = image_rgb8.rows;
   return out;
@@ -130,7 +132,7 @@ torch::Tensor Model::region_features(const EncodedImage& image, const std::vecto
   const torch::Tensor box01 = torch::tensor(normalised, torch::kFloat64)
                                   .view({k, 4})
                                   .to(impl.spi->options());  // [K, 4] float32 on the device
-  return impl.spi->forward(image.region_levels, box01).to(impl.options.dtype());  // [K, hidden]
+  return impl.spi->roi_align(image.region_levels, box01).to(impl.options.dtype());  // [K, hidden]
 }
 
 PromptLayout Model::layout(const std::vector<text::Turn>& history, const std::string& question,

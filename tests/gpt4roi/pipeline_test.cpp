@@ -136,6 +136,26 @@ TEST(Gpt4roiPipeline, TwoTurnChatMatchesReference) {
   EXPECT_EQ(session.history().size(), 2u);
 }
 
+TEST(Gpt4roiPipeline, Bfloat16DecoderRunsWithFloat32RegionBranch) {
+  // Every tensor meets its module's dtype: tower, projector and decoder in bfloat16, the region
+  // branch in float32. Region features stay within bfloat16's resolution of the reference
+  // (relative step 2^-8 per rounding; 5e-2 allows a few roundings through the 10-layer tower).
+  const auto& ref = gpt4roi_reference();
+  gpt4roi::LoadOptions options;
+  options.dtype = torch::kBFloat16;
+  const auto bf16 = gpt4roi::Model::load(ref.model, options);
+  const auto image = bf16.encode(vision::load_image(ref.image));
+  EXPECT_EQ(image.image_tokens.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(image.region_levels[0].scalar_type(), torch::kFloat32);
+  const auto& c = ref.find_case("three");
+  const auto features = bf16.region_features(image, boxes_of(c));
+  EXPECT_EQ(features.scalar_type(), torch::kBFloat16);
+  const auto expected = ref.tensor("three.region_features");
+  EXPECT_LT(max_abs_diff(features, expected), 5e-2 * expected.abs().max().item<double>());
+  const auto answer = bf16.describe(image, boxes_of(c), c.at("turns")[0], greedy(4));
+  EXPECT_FALSE(answer.tokens.empty());
+}
+
 TEST(Gpt4roiPipeline, MaskRegionsBecomeTheirBoundingBox) {
   cv::Mat mask = cv::Mat::zeros(150, 200, CV_8UC1);
   mask(cv::Rect(30, 40, 50, 20)).setTo(1);  // columns 30..79, rows 40..59

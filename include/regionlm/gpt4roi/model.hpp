@@ -38,7 +38,8 @@ struct LoadOptions {
 /// An image run through the CLIP tower once.
 struct EncodedImage {
   torch::Tensor image_tokens;                // [N, hidden] decoder dtype: projected patch tokens
-  std::vector<torch::Tensor> region_levels;  // num_levels x [1, N, C]: the region branch's input
+  std::vector<torch::Tensor> region_levels;  // the fused pyramid, num_levels x [1, C, side, side]
+                                             // float32 (box-independent, so computed once here)
   int width = 0;                             // original width, px (boxes are normalised by it)
   int height = 0;                            // original height, px
 };
@@ -59,7 +60,9 @@ class Model {
   static Model load(const std::filesystem::path& dir, const LoadOptions& options = {});
 
   /// Preprocesses (shortest side to the CLIP size with Pillow bicubic, normalise, bilinear
-  /// squash) and runs the tower and projector. `image_rgb8`: CV_8UC3 RGB (vision::to_rgb8).
+  /// squash) and runs the tower, the projector and the box-independent part of the region
+  /// branch (pyramid + level fuse, most of its cost). `image_rgb8`: CV_8UC3 RGB
+  /// (vision::to_rgb8).
   EncodedImage encode(const cv::Mat& image_rgb8) const;
 
   /// Region features [K, hidden] (decoder dtype) of `boxes`. Throws ArgumentError naming the box
