@@ -69,8 +69,12 @@ class Checkpoint:
     def _open(self, file):
         if file.endswith(".safetensors"):
             return safe_open(file, "pt")
-        # mmap: tensors are paged in when used, not read up front.
-        state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+        # mmap: tensors are paged in when used, not read up front (zip-format files only; an
+        # old-format file is read whole).
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:
+            state = torch.load(file, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
             fail(f"{file}: expected a state dict, found {type(state).__name__}")
         return state

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <map>
 #include <iostream>
 
 #include "gpt4roi_reference_data.hpp"
@@ -127,6 +128,44 @@ TEST(Gpt4roiSpiModule, WrongInputsAreShapeErrors) {
   EXPECT_THROW(spi->forward(tokens, torch::zeros({1, 3})), ShapeError);
   tokens[2] = tokens[2].slice(1, 0, 100);
   EXPECT_THROW(spi->forward(tokens, torch::zeros({1, 4})), ShapeError);
+}
+
+TEST(Gpt4roiSpiModule, FullSizeKeysAndShapesAreTheReleasedCheckpoints) {
+  // GPT4RoI-7B's region branch (CLIP-L width 1024, decoder 4096, the hard-coded defaults), built
+  // on the meta device: the spec's key list (43 tensors) and parameter count (about 299.1 M).
+  gpt4roi::ClipVisionConfig clip_l;
+  clip_l.hidden_size = 1024;
+  clip_l.patch_size = 14;
+  gpt4roi::SpiModule spi(clip_l, 4096, gpt4roi::SpiConfig{}, torch::TensorOptions().device(torch::kMeta));
+  std::map<std::string, std::vector<int64_t>> shapes;
+  int64_t total = 0;
+  for (const auto& p : spi->named_parameters()) {
+    shapes[p.key()] = p.value().sizes().vec();
+    total += p.value().numel();
+  }
+  EXPECT_EQ(shapes.size(), 43u);
+  EXPECT_NEAR(static_cast<double>(total), 299.1e6, 0.05e6);
+  const std::map<std::string, std::vector<int64_t>> spec = {
+      {"mlvl_fuse.input_conv.3.weight", {1024, 1026, 1, 1}},
+      {"mlvl_fuse.input_conv.0.bias", {1024}},
+      {"mlvl_fuse.fuse_convs.4.conv.weight", {1024, 1024, 3, 3}},
+      {"mlvl_fuse.fuse_convs.0.gn.weight", {1024}},
+      {"mlvl_fuse.fuse_convs.2.gn.bias", {1024}},
+      {"roi_align.pconvs.3.weight", {1024, 1024, 3, 3}},
+      {"roi_align.pconvs.1.bias", {1024}},
+      {"roi_align.pos_embedd.0.weight", {256, 4}},
+      {"roi_align.pos_embedd.2.weight", {256}},
+      {"roi_align.pos_embedd.3.weight", {1024, 256}},
+      {"roi_align.pos_embedd.5.bias", {1024}},
+      {"roi_align.flatten_linear.weight", {1024, 200704}},
+      {"roi_align.updims.weight", {4096, 1024}},
+      {"roi_align.updims.bias", {4096}},
+  };
+  for (const auto& [name, shape] : spec) {
+    ASSERT_TRUE(shapes.count(name)) << name;
+    EXPECT_EQ(shapes[name], shape) << name;
+  }
+  EXPECT_EQ(shapes.count("mlvl_fuse.fuse_convs.0.conv.bias"), 0u);  // no bias before GroupNorm
 }
 
 TEST(Gpt4roiSpiModule, MissingCheckpointKeysAreNamed) {
