@@ -203,6 +203,14 @@ Answer Model::describe(const EncodedImage& image, const std::vector<Box>& boxes,
   return impl.generate(cache, embeds, opts, k);
 }
 
+std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::vector<Box>& boxes,
+                                         const std::string& prompt, const GenerationOptions& options) const {
+  layout({}, prompt, 1, /*require_all_regions=*/true);  // one placeholder, checked before any work
+  std::vector<Answer> answers;
+  for (const Box& box : boxes) answers.push_back(describe(image, {box}, prompt, options));
+  return answers;
+}
+
 const Gpt4roiConfig& Model::config() const { return impl_->config; }
 const text::Tokenizer& Model::tokenizer() const { return impl_->tokenizer; }
 const llm::Llama& Model::decoder() const { return impl_->llama; }

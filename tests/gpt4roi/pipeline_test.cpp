@@ -136,6 +136,17 @@ TEST(Gpt4roiPipeline, TwoTurnChatMatchesReference) {
   EXPECT_EQ(session.history().size(), 2u);
 }
 
+TEST(Gpt4roiPipeline, DescribeEachEqualsOneDescribePerBox) {
+  const auto& c = gpt4roi_reference().find_case("three");
+  const auto boxes = boxes_of(c);
+  const auto answers = model().describe_each(scene(), boxes, "What is <region>?", greedy(6));
+  ASSERT_EQ(answers.size(), boxes.size());
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    EXPECT_EQ(answers[i].tokens, model().describe(scene(), {boxes[i]}, "What is <region1>?", greedy(6)).tokens);
+  }
+  EXPECT_THROW(model().describe_each(scene(), boxes, "Is <region1> near <region2>?"), ArgumentError);
+}
+
 TEST(Gpt4roiPipeline, Bfloat16DecoderRunsWithFloat32RegionBranch) {
   // Every tensor meets its module's dtype: tower, projector and decoder in bfloat16, the region
   // branch in float32. Region features stay within bfloat16's resolution of the reference

@@ -84,6 +84,12 @@ class Model {
   Answer describe(const EncodedImage& image, const std::vector<Box>& boxes, const std::string& prompt,
                   const GenerationOptions& options = {}) const;
 
+  /// Asks the same question of every box, one answer per box in order: `prompt` names the box
+  /// `<region1>` (or `<region>`). Each answer equals describe(image, {box}, prompt); the image
+  /// is encoded (and its region pyramid fused) only once.
+  std::vector<Answer> describe_each(const EncodedImage& image, const std::vector<Box>& boxes,
+                                    const std::string& prompt, const GenerationOptions& options = {}) const;
+
   /// A conversation about one image and its boxes; a box may be first referenced in any turn.
   ChatSession chat(const EncodedImage& image, const std::vector<Box>& boxes) const;
 
