@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <sstream>
 
@@ -193,14 +194,19 @@ Answer Model::describe(const EncodedImage& image, const std::vector<Box>& boxes,
   const auto& impl = *impl_;
   const auto k = static_cast<int64_t>(boxes.size());
   const PromptLayout lay = layout({}, prompt, k, /*require_all_regions=*/true);
+  const auto start = std::chrono::steady_clock::now();
   const torch::Tensor features = region_features(image, boxes);  // [K, H]
+  const double regions_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const torch::Tensor embeds = embed(lay, image, features);      // [1, L, H]
   const int64_t capacity =
       std::min(impl.config.text.max_position_embeddings, lay.length() + std::max<int64_t>(options.max_new_tokens, 1));
   llm::KVCache cache(impl.config.text, 1, capacity, impl.options);
   GenerationOptions opts = options;
   opts.cache_final_token = false;  // the cache is dropped afterwards
-  return impl.generate(cache, embeds, opts, k);
+  Answer answer = impl.generate(cache, embeds, opts, k);
+  answer.regions_ms = regions_ms;  // RoIAlign and heads; the pyramid was fused at encode
+  return answer;
 }
 
 std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::vector<Box>& boxes,
