@@ -65,6 +65,11 @@ Model Model::load(const fs::path& dir, const LoadOptions& options) {
   }
   impl->layers = hidden_state_indices(config.vision.num_hidden_layers, config.mm_vision_select_layer,
                                       config.spi.num_levels);
+  const int64_t vocab = impl->tokenizer.size();
+  if (vocab > config.text.vocab_size) {
+    throw ConfigError((dir / "config.json").string() + ": the tokenizer has " + std::to_string(vocab) +
+                      " tokens but vocab_size is " + std::to_string(config.text.vocab_size));
+  }
   impl->options = torch::TensorOptions().dtype(options.dtype).device(options.device);
   const auto f32 = impl->options.dtype(torch::kFloat32);
 
@@ -76,20 +81,9 @@ Model Model::load(const fs::path& dir, const LoadOptions& options) {
   impl->spi = SpiModule(config.vision, config.text.hidden_size, config.spi, f32);
   const auto spi_keys = load_module(*impl->spi, weights, "model.spi_module.").loaded;
   used.insert(used.end(), spi_keys.begin(), spi_keys.end());
-  for (const auto& name : weights.names()) {
-    if (name.rfind("model.", 0) == 0 || name.rfind("lm_head.", 0) == 0) {
-      if (name.rfind("model.mm_projector.", 0) != 0 && name.rfind("model.spi_module.", 0) != 0) {
-        used.push_back(name);  // the decoder's (load_llama checked them)
-      }
-    }
-  }
+  for (const auto& p : impl->llama->named_parameters()) used.push_back(p.key());  // keys = names
   for (const auto& name : unexpected_keys(weights, used)) {
     if (name.find("rotary_emb.inv_freq") == std::string::npos) impl->unused.push_back(name);
-  }
-  const int64_t vocab = impl->tokenizer.size();
-  if (vocab > config.text.vocab_size) {
-    throw ConfigError((dir / "config.json").string() + ": the tokenizer has " + std::to_string(vocab) +
-                      " tokens but vocab_size is " + std::to_string(config.text.vocab_size));
   }
   impl->tower->eval();
   impl->spi->eval();

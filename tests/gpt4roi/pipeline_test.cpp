@@ -59,6 +59,11 @@ TEST(Gpt4roiPipeline, ReferenceCoversTheCaseKinds) {
   EXPECT_TRUE(one && three && repeated && border && chat);
 }
 
+TEST(Gpt4roiPipeline, EveryCheckpointTensorIsUsed) {
+  // LLaMA, mm_projector and spi_module consume the whole checkpoint (inv_freq buffers aside).
+  EXPECT_TRUE(model().unused_keys().empty()) << model().unused_keys().front();
+}
+
 TEST(Gpt4roiPipeline, ImageTokensAndRegionFeaturesMatchReference) {
   const auto& ref = gpt4roi_reference();
   const double image_diff = max_abs_diff(scene().image_tokens, ref.tensor("image_tokens"));
