@@ -33,6 +33,7 @@ from safetensors.torch import save_file
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ROW_PADDED = ("model.embed_tokens.weight", "lm_head.weight")
 AS_STORED = ("model.mm_projector.", "model.spi_module.")
+ROTARY_BUFFER = "rotary_emb.inv_freq"
 WEIGHT_SUFFIXES = (".bin", ".safetensors", ".pt", ".pth")
 WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
@@ -137,7 +138,12 @@ def main():
     base_names = set(base.names())
 
     # Check every name and shape before writing anything.
+    # transformers 4.29 saved the rotary `inv_freq` buffers; a base converted without them
+    # (they are recomputed from the config, also by regionlm) leaves nothing to add: skip them.
+    skipped = [n for n in delta.names() if n not in base_names and n.endswith(ROTARY_BUFFER)]
     for name in delta.names():
+        if name in skipped:
+            continue
         if name not in base_names:
             if not name.startswith(AS_STORED):
                 fail(f"tensor {name}: in the delta but not in the base (only model.mm_projector.* and "
@@ -158,6 +164,8 @@ def main():
             current, size = {}, 0
 
     for name in delta.shard_order():
+        if name in skipped:
+            continue
         d = delta.get(name)
         b = base.get(name) if name in base_names else None
         merged = merge_tensor(name, d, b, dtype)
@@ -189,7 +197,8 @@ def main():
         config["torch_dtype"] = args.dtype
         with open(config_path, "w") as f:
             json.dump(config, f, indent=2)
-    print(f"apply_gpt4roi_delta: {len(weight_map)} tensors in {len(shards)} shard(s) -> {args.target}")
+    note = f" ({len(skipped)} rotary inv_freq buffers the base lacks skipped)" if skipped else ""
+    print(f"apply_gpt4roi_delta: {len(weight_map)} tensors in {len(shards)} shard(s) -> {args.target}{note}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ OUT_DIR/base: LLaMA layout (2 torch .bin shards + pytorch_model.bin.index.json),
 OUT_DIR/delta: 2 .bin shards + index; embed_tokens / lm_head with 16 rows (6 added tokens),
   model.mm_projector.* and model.spi_module.* that the base lacks, rotary inv_freq buffers in
   both (as transformers 4.29 saved them), config.json and tokenizer files to be copied.
+OUT_DIR/base_no_inv_freq: the base without the rotary buffers (a base converted without them).
 OUT_DIR/bad_shape: the delta with one layer weight of the wrong shape.
 OUT_DIR/bad_name: the delta with a tensor the base lacks outside mm_projector / spi_module.
 """
@@ -51,6 +52,7 @@ def main():
         with open(os.path.join(out, "delta", name), "w") as f:
             f.write(json.dumps({"architectures": ["SPILlavaMPTForCausalLM"], "torch_dtype": "float16"})
                     if name == "config.json" else name)
+    write(os.path.join(out, "base_no_inv_freq"), {k: v for k, v in base.items() if not k.endswith("inv_freq")})
     bad = dict(delta)
     bad["model.layers.1.self_attn.k_proj.weight"] = r(8, 7)
     write(os.path.join(out, "bad_shape"), bad)

@@ -24,9 +24,10 @@ const fs::path& fixture() {
   return dir;
 }
 
-std::pair<int, std::string> merge(const std::string& delta, const fs::path& target, const std::string& dtype) {
+std::pair<int, std::string> merge(const std::string& delta, const fs::path& target, const std::string& dtype,
+                                  const std::string& base = "base") {
   const std::string command = shell_quote(python()) + " " + shell_quote((source_dir() / "scripts/apply_gpt4roi_delta.py").string()) +
-                              " --base " + shell_quote((fixture() / "base").string()) + " --delta " +
+                              " --base " + shell_quote((fixture() / base).string()) + " --delta " +
                               shell_quote((fixture() / delta).string()) + " --target " + shell_quote(target.string()) +
                               " --dtype " + dtype + " --max-shard-gb 0.0000005";
   return run_command(command);
@@ -72,6 +73,20 @@ void expect_exact_merge(const std::string& dtype, torch::ScalarType type) {
 TEST(Gpt4roiDelta, MergeIsExactlyBasePlusDeltaInFloat32) { expect_exact_merge("float32", torch::kFloat32); }
 
 TEST(Gpt4roiDelta, MergeIsExactlyBasePlusDeltaInFloat16) { expect_exact_merge("float16", torch::kFloat16); }
+
+TEST(Gpt4roiDelta, RotaryBuffersTheBaseLacksAreSkipped) {
+  const fs::path target = scratch_dir("gpt4roi-merged-no-inv-freq") / "out";
+  const auto [rc, output] = merge("delta", target, "float32", "base_no_inv_freq");
+  ASSERT_EQ(rc, 0) << output;
+  const Weights delta = load_weights(fixture() / "delta");
+  const Weights merged = load_weights(target);
+  std::vector<std::string> expected;
+  for (const auto& name : delta.names()) {
+    if (name.find("rotary_emb.inv_freq") == std::string::npos) expected.push_back(name);
+  }
+  EXPECT_EQ(merged.names(), expected);
+  EXPECT_LT(merged.names().size(), delta.names().size());
+}
 
 TEST(Gpt4roiDelta, MismatchedShapeIsRefusedNamingTheTensor) {
   const fs::path target = scratch_dir("gpt4roi-merged-bad-shape") / "out";
