@@ -203,6 +203,14 @@ Answer Model::describe(const EncodedImage& image, const std::vector<Box>& boxes,
   return answer;
 }
 
+Answer Model::describe_regions(const EncodedImage& image, const std::vector<Region>& regions,
+                              const std::string& prompt, const GenerationOptions& options) const {
+  RegionBoxes boxed = boxes_of(regions, image.width, image.height);
+  Answer answer = describe(image, boxed.boxes, prompt, options);
+  answer.notes = std::move(boxed.notes);
+  return answer;
+}
+
 std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::vector<Box>& boxes,
                                          const std::string& prompt, const GenerationOptions& options) const {
   layout({}, prompt, 1, /*require_all_regions=*/true);  // one placeholder, checked before any work

@@ -188,6 +188,15 @@ TEST(Gpt4roiPipeline, MaskRegionsBecomeTheirBoundingBox) {
   EXPECT_THROW(gpt4roi::box_of(Region::from_box(300, 10, 400, 20), 200, 150), ArgumentError);
   // The same answer as giving the box directly.
   const auto& c = gpt4roi_reference().find_case("one");
+  // describe_regions: a mask region answers as its box does, and the answer says so.
+  cv::Mat box_mask = cv::Mat::zeros(150, 200, CV_8UC1);
+  box_mask(cv::Rect(20, 30, 70, 80)).setTo(1);  // case "one"'s box (20, 30, 90, 110)
+  const auto noted = model().describe_regions(scene(), {Region::from_mask(box_mask)}, c.at("turns")[0], greedy(12));
+  EXPECT_EQ(noted.tokens, gpt4roi_reference().ids("one.tokens"));
+  ASSERT_EQ(noted.notes.size(), 1u);
+  EXPECT_NE(noted.notes[0].find("bounding box (20, 30, 90, 110)"), std::string::npos) << noted.notes[0];
+  EXPECT_TRUE(model().describe_regions(scene(), {Region::from_box(20, 30, 90, 110)}, c.at("turns")[0], greedy(1))
+                  .notes.empty());
   const auto direct = model().region_features(scene(), boxes_of(c));
   const auto via_region = model().region_features(
       scene(), {gpt4roi::box_of(Region::from_box(20, 30, 90, 110), scene().width, scene().height)});

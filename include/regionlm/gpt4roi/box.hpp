@@ -1,5 +1,8 @@
 #pragma once
 // GPT4RoI's region input: an axis-aligned box on the original image.
+#include <string>
+#include <vector>
+
 #include "regionlm/region/region.hpp"
 
 namespace regionlm::gpt4roi {
@@ -20,5 +23,13 @@ struct Box {
 /// which only understands boxes. Throws ArgumentError (naming the region) for a region that
 /// cannot be rasterised at that size or has no pixel inside the image.
 Box box_of(const Region& region, int width, int height);
+
+/// Regions of any kind as GPT4RoI boxes, with a note for each one that was not a box already.
+struct RegionBoxes {
+  std::vector<Box> boxes;          // one per region, in order
+  std::vector<std::string> notes;  // "region 2 (mask 150x200) was used as its bounding box (20, 30, 90, 110)"
+};
+/// box_of for each region (ArgumentError as box_of, naming the region's position).
+RegionBoxes boxes_of(const std::vector<Region>& regions, int width, int height);
 
 }  // namespace regionlm::gpt4roi

@@ -47,6 +47,7 @@ struct EncodedImage {
 /// An answer, with the regions it names ("region2" -> input region 1).
 struct Answer : regionlm::Answer {
   std::vector<RegionMention> mentions;  // in text order
+  std::vector<std::string> notes;       // e.g. a mask region used as its bounding box
 };
 
 class ChatSession;
@@ -83,6 +84,11 @@ class Model {
   /// also stops at "###"; the answer is cleaned as GPT4RoI's demo does.
   Answer describe(const EncodedImage& image, const std::vector<Box>& boxes, const std::string& prompt,
                   const GenerationOptions& options = {}) const;
+
+  /// describe() for regionlm::Regions of any kind: each becomes its bounding box (boxes_of at
+  /// the image's size) and every conversion of a non-box region is noted in Answer::notes.
+  Answer describe_regions(const EncodedImage& image, const std::vector<Region>& regions,
+                          const std::string& prompt, const GenerationOptions& options = {}) const;
 
   /// Asks the same question of every box, one answer per box in order: `prompt` names the box
   /// `<region1>` (or `<region>`). Each answer equals describe(image, {box}, prompt); the image
