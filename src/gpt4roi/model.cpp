@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "gpt4roi/model_impl.hpp"
@@ -37,13 +39,43 @@ void check_box(size_t index, const Box& b, int width, int height) {
   }
 }
 
+// The snapshot of a Hugging Face hub repository id ("openai/clip-vit-large-patch14") in the
+// local hub cache ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub), as
+// `huggingface-cli download` without --local-dir leaves it; empty when absent. Nothing is
+// downloaded.
+fs::path hub_snapshot(const std::string& repo_id) {
+  const size_t slash = repo_id.find('/');
+  if (slash == std::string::npos || slash == 0 || repo_id.find('/', slash + 1) != std::string::npos ||
+      repo_id.find("..") != std::string::npos) {
+    return {};
+  }
+  fs::path hub;
+  if (const char* cache = std::getenv("HF_HUB_CACHE")) {
+    hub = cache;
+  } else if (const char* home = std::getenv("HF_HOME")) {
+    hub = fs::path(home) / "hub";
+  } else if (const char* user = std::getenv("HOME")) {
+    hub = fs::path(user) / ".cache" / "huggingface" / "hub";
+  } else {
+    return {};
+  }
+  const fs::path repo = hub / ("models--" + repo_id.substr(0, slash) + "--" + repo_id.substr(slash + 1));
+  std::ifstream ref(repo / "refs" / "main");
+  std::string revision;
+  if (!(ref >> revision) || revision.find('/') != std::string::npos) return {};
+  const fs::path snapshot = repo / "snapshots" / revision;
+  return fs::is_regular_file(snapshot / "config.json") ? snapshot : fs::path();
+}
+
 fs::path vision_dir(const fs::path& dir, const LoadOptions& options, const Gpt4roiConfig& config) {
   fs::path path = options.vision_tower.empty() ? fs::path(config.mm_vision_tower) : options.vision_tower;
   if (path.is_relative() && fs::exists(dir / path)) path = dir / path;
   if (!fs::is_directory(path)) {
+    if (const fs::path cached = hub_snapshot(path.generic_string()); !cached.empty()) return cached;
     throw ConfigError("GPT4RoI vision tower '" + path.string() +
-                      "' is not a directory: download openai/clip-vit-large-patch14 (config.json + weights) "
-                      "and name it with LoadOptions::vision_tower or config.json's mm_vision_tower");
+                      "' is neither a directory nor in the Hugging Face hub cache: download "
+                      "openai/clip-vit-large-patch14 (config.json + weights) and name it with "
+                      "LoadOptions::vision_tower or config.json's mm_vision_tower");
   }
   return path;
 }

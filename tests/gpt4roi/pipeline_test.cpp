@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "gpt4roi_reference_data.hpp"
@@ -13,6 +16,7 @@
 #include "regionlm/llm/kv_cache.hpp"
 #include "regionlm/region/region.hpp"
 #include "regionlm/vision/image.hpp"
+#include "test_util.hpp"
 
 namespace regionlm::test {
 namespace {
@@ -62,6 +66,36 @@ TEST(Gpt4roiPipeline, ReferenceCoversTheCaseKinds) {
 TEST(Gpt4roiPipeline, EveryCheckpointTensorIsUsed) {
   // LLaMA, mm_projector and spi_module consume the whole checkpoint (inv_freq buffers aside).
   EXPECT_TRUE(model().unused_keys().empty()) << model().unused_keys().front();
+}
+
+TEST(Gpt4roiPipeline, VisionTowerIsFoundInTheHubCacheByRepositoryId) {
+  // config.json names "openai/clip-vit-large-patch14" as the release does; the tower lies in a
+  // hub-cache layout (refs/main -> snapshots/<revision>, files as symlinks), as
+  // `huggingface-cli download` leaves it.
+  namespace fs = std::filesystem;
+  const auto& ref = gpt4roi_reference();
+  const fs::path root = scratch_dir("gpt4roi-hub-cache");
+  const fs::path repo = root / "hub" / "models--openai--clip-vit-large-patch14";
+  fs::create_directories(repo / "refs");
+  fs::create_directories(repo / "snapshots" / "0123abc");
+  std::ofstream(repo / "refs" / "main") << "0123abc";
+  for (const auto& entry : fs::directory_iterator(ref.clip)) {
+    fs::create_symlink(fs::absolute(entry.path()), repo / "snapshots" / "0123abc" / entry.path().filename());
+  }
+  const fs::path model_dir = root / "model";
+  fs::create_directories(model_dir);
+  for (const auto& entry : fs::directory_iterator(ref.model)) fs::copy(entry.path(), model_dir / entry.path().filename());
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(model_dir / "config.json"));
+  config["mm_vision_tower"] = "openai/clip-vit-large-patch14";
+  std::ofstream(model_dir / "config.json") << config.dump(2);
+
+  ::setenv("HF_HUB_CACHE", (root / "hub").c_str(), 1);
+  const auto loaded = gpt4roi::Model::load(model_dir);
+  ::unsetenv("HF_HUB_CACHE");
+  EXPECT_TRUE(torch::equal(loaded.encode(vision::load_image(ref.image)).image_tokens, scene().image_tokens));
+  ::setenv("HF_HUB_CACHE", (root / "empty").c_str(), 1);
+  EXPECT_THROW(gpt4roi::Model::load(model_dir), ConfigError);
+  ::unsetenv("HF_HUB_CACHE");
 }
 
 TEST(Gpt4roiPipeline, ImageTokensAndRegionFeaturesMatchReference) {

@@ -32,7 +32,9 @@ struct LoadOptions {
   torch::ScalarType dtype = torch::kFloat32;  // CLIP tower, projector and decoder; the region
                                               // branch always runs in float32
   std::filesystem::path vision_tower;      // CLIP directory; "" = config.json's mm_vision_tower
-                                           // (relative paths against the model directory)
+                                           // (relative paths against the model directory; a hub
+                                           // id such as openai/clip-vit-large-patch14 is looked
+                                           // up in the local Hugging Face cache)
 };
 
 /// An image run through the CLIP tower once.
