@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "gpt4roi_reference_data.hpp"
 #include "regionlm/error.hpp"
@@ -173,6 +174,26 @@ TEST(Gpt4roiPipeline, TwoTurnChatMatchesReference) {
     }
   }
   EXPECT_EQ(session.history().size(), 2u);
+}
+
+TEST(Gpt4roiPipeline, ConcurrentDescribesOnOneModelGiveTheReferenceAnswers) {
+  // The model's const methods share weights and keep no state: threads may run them at once.
+  const auto& ref = gpt4roi_reference();
+  std::vector<nlohmann::json> cases;
+  for (const auto& c : ref.cases()) {
+    if (c.at("turns").size() == 1) cases.push_back(c);
+  }
+  std::vector<std::vector<int64_t>> tokens(cases.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    threads.emplace_back([&, i] {
+      tokens[i] = model().describe(scene(), boxes_of(cases[i]), cases[i].at("turns")[0], greedy(12)).tokens;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(tokens[i], ref.ids(cases[i].at("name").get<std::string>() + ".tokens")) << cases[i].at("name");
+  }
 }
 
 TEST(Gpt4roiPipeline, DescribeEachEqualsOneDescribePerBox) {
