@@ -217,14 +217,76 @@ OspreyConfig parse_osprey_config(const std::string& json_text, const std::string
   if (const auto vision = f.object("vision_config")) c.vision = parse_vision(*vision);
   if (const auto extractor = f.object("mask_extractor_config")) c.extractor = parse_extractor(*extractor);
   c.mm_projector_type = f.string("mm_projector_type", c.mm_projector_type);
-  if (c.mm_projector_type != "mlp2x_gelu" && c.mm_projector_type != "linear") {
-    f.fail("mm_projector_type", "is '" + c.mm_projector_type + "'; supported: 'mlp2x_gelu', 'linear'");
+  try {
+    projector_linear_count(c.mm_projector_type);
+  } catch (const ConfigError& e) {
+    f.fail("mm_projector_type", std::string("is not supported: ") + e.what());
   }
-  c.mm_hidden_size = f.positive("mm_hidden_size", c.vision.dims[c.vision.token_level]);
+  const int64_t token_width = c.vision.dims[static_cast<size_t>(c.vision.token_level)];
+  c.mm_hidden_size = f.positive("mm_hidden_size", token_width);
+  if (c.mm_hidden_size != token_width) {
+    f.fail("mm_hidden_size", "(" + std::to_string(c.mm_hidden_size) + ") differs from the width of vision stage token_level " +
+                                 std::to_string(c.vision.token_level) + " (" + std::to_string(token_width) + ")");
+  }
   c.mm_vision_tower = f.string("mm_vision_tower", c.mm_vision_tower);
   c.model_type = f.string("model_type", c.model_type);
   c.torch_dtype = f.string("torch_dtype", c.torch_dtype);
+  c.conversation_template = f.string("conversation_template", c.conversation_template);
+  c.image_prefix = f.string("image_prefix", c.image_prefix);
   return c;
+}
+
+int64_t projector_linear_count(const std::string& type) {
+  if (type == "linear") return 1;
+  const std::string head = "mlp", tail = "x_gelu";
+  if (type.size() > head.size() + tail.size() && type.starts_with(head) && type.ends_with(tail)) {
+    const std::string digits = type.substr(head.size(), type.size() - head.size() - tail.size());
+    if (digits.size() <= 2 && digits[0] != '0' && digits.find_first_not_of("0123456789") == std::string::npos) {
+      return std::stoll(digits);
+    }
+  }
+  throw ConfigError("mm_projector_type '" + type + "': expected \"linear\" or \"mlp<N>x_gelu\" (Osprey: \"mlp2x_gelu\")");
+}
+
+std::string osprey_config_json(const OspreyConfig& c) {
+  nlohmann::ordered_json j;
+  j["architectures"] = {"OspreyLlamaForCausalLM"};
+  j["model_type"] = c.model_type;
+  j["vocab_size"] = c.text.vocab_size;
+  j["hidden_size"] = c.text.hidden_size;
+  j["intermediate_size"] = c.text.intermediate_size;
+  j["num_hidden_layers"] = c.text.num_hidden_layers;
+  j["num_attention_heads"] = c.text.num_attention_heads;
+  j["num_key_value_heads"] = c.text.num_key_value_heads;
+  j["max_position_embeddings"] = c.text.max_position_embeddings;
+  j["rms_norm_eps"] = c.text.rms_norm_eps;
+  j["rope_theta"] = c.text.rope_theta;
+  if (c.text.rope_scaling) {
+    j["rope_scaling"] = {{"type", c.text.rope_scaling->type}, {"factor", c.text.rope_scaling->factor}};
+  } else {
+    j["rope_scaling"] = nullptr;
+  }
+  j["hidden_act"] = c.text.hidden_act;
+  j["tie_word_embeddings"] = c.text.tie_word_embeddings;
+  j["bos_token_id"] = c.text.bos_token_id;
+  j["eos_token_id"] = c.text.eos_token_id;
+  j["pad_token_id"] = c.text.pad_token_id;
+  j["torch_dtype"] = c.torch_dtype;
+  j["mm_projector_type"] = c.mm_projector_type;
+  j["mm_hidden_size"] = c.mm_hidden_size;
+  j["mm_use_im_start_end"] = false;
+  if (!c.mm_vision_tower.empty()) j["mm_vision_tower"] = c.mm_vision_tower;
+  j["vision_config"] = {{"depths", c.vision.depths},
+                        {"dims", c.vision.dims},
+                        {"layer_norm_eps", c.vision.layer_norm_eps},
+                        {"image_size", c.vision.image_size},
+                        {"mean", c.vision.mean},
+                        {"std", c.vision.std},
+                        {"token_level", c.vision.token_level}};
+  j["mask_extractor_config"] = {{"embed_dim", c.extractor.embed_dim}, {"mask_shape", c.extractor.mask_shape}};
+  if (!c.conversation_template.empty()) j["conversation_template"] = c.conversation_template;
+  if (!c.image_prefix.empty()) j["image_prefix"] = c.image_prefix;
+  return j.dump(2) + "\n";
 }
 
 OspreyConfig load_osprey_config(const fs::path& file_or_dir) {

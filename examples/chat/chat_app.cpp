@@ -56,8 +56,8 @@ int chat_main(int argc, char** argv) {
       }
       GenerationOptions generation = common.generation;
       if (!json) {
-        generation.on_token = [](const std::string& piece) {
-          std::cout << piece << std::flush;
+        generation.on_step = [](const Step& step) {
+          std::cout << step.piece << std::flush;
           return true;
         };
       }
@@ -67,7 +67,7 @@ int chat_main(int argc, char** argv) {
           std::cout << nlohmann::json{{"question", question},
                                       {"text", answer.text},
                                       {"tokens", answer.tokens},
-                                      {"stop_reason", llm::to_string(answer.stop_reason)}}
+                                      {"stop_reason", to_string(answer.stop_reason)}}
                            .dump()
                     << std::endl;
         } else {

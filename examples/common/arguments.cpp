@@ -118,4 +118,13 @@ double parse_number(const std::string& text, const std::string& what) {
   return value;
 }
 
+int report_error(const std::string& program, const std::exception& error) {
+  std::cerr << program << ": error: " << error.what() << "\n";
+  if (dynamic_cast<const UsageError*>(&error)) {
+    std::cerr << "(run " << program << " --help for usage)\n";
+    return 2;
+  }
+  return 1;
+}
+
 }  // namespace regionlm::examples

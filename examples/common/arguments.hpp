@@ -2,6 +2,7 @@
 // A small command-line parser for the example programs: long options (`--name value` or
 // `--name=value`), flags, repeatable options kept in command-line order, and a usage text.
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -52,6 +53,10 @@ class ArgumentParser {
   std::string summary_;
   std::vector<Spec> specs_;
 };
+
+/// Prints "<program>: error: <message>" to stderr and returns the exit code: 2 for usage
+/// errors, 1 otherwise.
+int report_error(const std::string& program, const std::exception& error);
 
 /// Parses a whole string as a number; UsageError naming `what` otherwise.
 int64_t parse_int(const std::string& text, const std::string& what);

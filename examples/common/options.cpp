@@ -35,6 +35,9 @@ void add_common_options(ArgumentParser& parser, CommonOptions& o) {
                 &o.dtype);
   parser.option("vision-tower", "FILE", "open_clip vision weights, if the checkpoint has none (default: config.json)",
                 &o.vision_tower);
+  parser.flag("strict-regions",
+              "refuse a question that leaves regions unmentioned (default: introduce them with Osprey's header)",
+              &o.strict_regions);
   parser.flag("verbose", "print load progress and timings to stderr", &o.verbose);
 }
 
@@ -43,6 +46,7 @@ LoadOptions load_options(const CommonOptions& o) {
   load.device = o.device;
   load.dtype = o.dtype;
   load.vision_tower = o.vision_tower;
+  load.strict_regions = o.strict_regions;
   if (o.verbose) {
     load.on_progress = [](double fraction, const std::string& stage) {
       std::fprintf(stderr, "\rloading %3.0f%% %-20s", 100 * fraction, stage.c_str());
@@ -131,15 +135,6 @@ std::vector<Region> load_regions(const std::vector<RegionArgument>& arguments) {
     }
   }
   return regions;
-}
-
-int report_error(const std::string& program, const std::exception& error) {
-  std::cerr << program << ": error: " << error.what() << "\n";
-  if (dynamic_cast<const UsageError*>(&error)) {
-    std::cerr << "(run " << program << " --help for usage)\n";
-    return 2;
-  }
-  return 1;
 }
 
 }  // namespace regionlm::examples

@@ -25,6 +25,7 @@ struct CommonOptions {
   std::string device;                   // --device ("" = CUDA if available)
   std::string dtype;                    // --dtype ("" = library default)
   std::string vision_tower;             // --vision-tower ("" = config.json's mm_vision_tower)
+  bool strict_regions = false;          // --strict-regions: every region must be named (LoadOptions)
   GenerationOptions generation;         // --max-new-tokens, --temperature, ... (greedy by default)
   bool verbose = false;                 // --verbose: load progress and timings on stderr
 };
@@ -41,9 +42,5 @@ LoadOptions load_options(const CommonOptions& options);
 /// "segmentation" RLE, or a list of either). Throws regionlm::IoError / FormatError naming the
 /// file, or UsageError for a malformed box.
 std::vector<Region> load_regions(const std::vector<RegionArgument>& arguments);
-
-/// Prints "<program>: error: <message>" to stderr and returns the exit code: 2 for usage
-/// errors, 1 otherwise.
-int report_error(const std::string& program, const std::exception& error);
 
 }  // namespace regionlm::examples

@@ -58,7 +58,7 @@ nlohmann::json to_json(const Output& out, size_t num_regions, double load_ms, do
     }
     entry["text"] = a.text;
     entry["tokens"] = a.tokens;
-    entry["stop_reason"] = llm::to_string(a.stop_reason);
+    entry["stop_reason"] = to_string(a.stop_reason);
     answers.push_back(entry);
     // Batched answers share one prefill/decode: report the longest, sum the tokens.
     timings["regions_ms"] = std::max(timings["regions_ms"].get<double>(), a.regions_ms);
@@ -117,8 +117,8 @@ int describe_main(int argc, char** argv) {
       // Streams stay readable one region at a time.
       for (size_t r = 0; r < regions.size(); ++r) {
         std::cout << "region " << r + 1 << ": " << std::flush;
-        generation.on_token = [](const std::string& piece) {
-          std::cout << piece << std::flush;
+        generation.on_step = [](const Step& step) {
+          std::cout << step.piece << std::flush;
           return true;
         };
         out.answers.push_back(model.describe(image, {regions[r]}, prompt, generation));
@@ -130,8 +130,8 @@ int describe_main(int argc, char** argv) {
       for (size_t r = 0; r < regions.size(); ++r) out.regions.push_back(static_cast<int>(r + 1));
     } else {
       if (stream) {
-        generation.on_token = [](const std::string& piece) {
-          std::cout << piece << std::flush;
+        generation.on_step = [](const Step& step) {
+          std::cout << step.piece << std::flush;
           return true;
         };
       }

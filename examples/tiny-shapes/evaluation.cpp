@@ -56,7 +56,6 @@ EvalReport evaluate(const Model& model, const EvalOptions& options) {
   EvalReport report;
   GenerationOptions generation;
   generation.max_new_tokens = options.max_new_tokens;
-  generation.cache_final_token = false;
   for (int s = 0; s < options.num_scenes; ++s) {
     const Scene scene = generate_scene(options.first_seed + static_cast<uint64_t>(s), options.scene);
     const EncodedImage image = model.encode(scene.image);

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/arguments.hpp"
 #include "regionlm/error.hpp"
 #include "scene.hpp"
 
@@ -21,14 +22,6 @@ namespace ts = regionlm::tiny_shapes;
 
 namespace {
 
-void usage() {
-  std::cerr << "usage: tiny-shapes-scene --seed N --out DIR [--size PX] [--heavy-overlap]\n"
-               "  --seed N          scene seed (default 0)\n"
-               "  --out DIR         output folder (created)\n"
-               "  --size PX         image side in pixels (default 128)\n"
-               "  --heavy-overlap   clustered, mutually occluding objects\n";
-}
-
 void write_png(const fs::path& path, const cv::Mat& image) {
   if (!cv::imwrite(path.string(), image)) throw regionlm::IoError("cannot write " + path.string());
 }
@@ -36,33 +29,21 @@ void write_png(const fs::path& path, const cv::Mat& image) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using regionlm::examples::ArgumentParser;
   uint64_t seed = 0;
-  int size = 128;
+  int64_t size = 128;
   bool heavy = false;
-  fs::path out;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--seed" && has_value) {
-      seed = std::stoull(argv[++i]);
-    } else if (arg == "--size" && has_value) {
-      size = std::stoi(argv[++i]);
-    } else if (arg == "--out" && has_value) {
-      out = argv[++i];
-    } else if (arg == "--heavy-overlap") {
-      heavy = true;
-    } else {
-      usage();
-      return 2;
-    }
-  }
-  if (out.empty()) {
-    usage();
-    return 2;
-  }
+  std::string out_dir;
+  ArgumentParser parser("tiny-shapes-scene", "Writes one tiny-shapes scene (image, masks, scene.json) to a folder.");
+  parser.option("seed", "N", "scene seed (default 0)", &seed);
+  parser.option("out", "DIR", "output folder (created)", &out_dir, /*required=*/true);
+  parser.option("size", "PX", "image side in pixels (default 128)", &size);
+  parser.flag("heavy-overlap", "clustered, mutually occluding objects", &heavy);
   try {
+    if (!parser.parse(argc, argv)) return 0;
+    const fs::path out = out_dir;
     ts::SceneOptions options = heavy ? ts::heavy_overlap_options(size) : ts::SceneOptions{};
-    options.image_size = size;
+    options.image_size = static_cast<int>(size);
     const ts::Scene scene = ts::generate_scene(seed, options);
     fs::create_directories(out);
     cv::Mat bgr;
@@ -101,8 +82,7 @@ int main(int argc, char** argv) {
       std::cout << "  " << ts::describe_object(o.color, o.shape) << "\n";
     }
   } catch (const std::exception& e) {
-    std::cerr << "tiny-shapes-scene: " << e.what() << "\n";
-    return 1;
+    return regionlm::examples::report_error(parser.program(), e);
   }
   return 0;
 }

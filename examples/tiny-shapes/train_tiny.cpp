@@ -2,10 +2,12 @@
 //
 //   regionlm-train-tiny --out models/tiny-shapes --seed 1
 //   regionlm-train-tiny --verify models/tiny-shapes [--eval-scenes 100]
+//   regionlm-train-tiny --help
 #include <chrono>
 #include <iostream>
 #include <string>
 
+#include "common/arguments.hpp"
 #include "evaluation.hpp"
 #include "manifest.hpp"
 #include "regionlm/error.hpp"
@@ -16,21 +18,6 @@ namespace fs = std::filesystem;
 namespace ts = regionlm::tiny_shapes;
 
 namespace {
-
-void usage(std::ostream& out) {
-  const ts::TrainOptions d;
-  out << "usage: regionlm-train-tiny --out DIR [options]      train from scratch, write DIR\n"
-         "       regionlm-train-tiny --verify DIR [--eval-scenes N]   check a model directory\n"
-         "options:\n"
-         "  --seed N              training seed, 1 .. 2^32-1 (default " << d.seed << ")\n"
-         "  --threads N           torch threads (default: torch's choice)\n"
-         "  --pretrain-steps N    stage 1, vision pretraining (default " << d.pretrain.steps << ")\n"
-         "  --align-steps N       stage 2, mask-text alignment (default " << d.align.steps << ")\n"
-         "  --finetune-steps N    stage 3, end to end (default " << d.finetune.steps << ")\n"
-         "  --eval-scenes N       fresh scenes scored after training / verification\n"
-         "                        (default " << d.eval_scenes << "; 0 = none)\n"
-         "  --log-every N         steps between progress lines (default " << d.log_every << ")\n";
-}
 
 int verify(const fs::path& dir, int eval_scenes) {
   const auto entries = ts::verify_manifest(dir);
@@ -51,46 +38,46 @@ int verify(const fs::path& dir, int eval_scenes) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using regionlm::examples::ArgumentParser;
+  using regionlm::examples::parse_int;
   ts::TrainOptions options;
   options.log = [](const std::string& line) { std::cout << line << std::endl; };
-  fs::path verify_dir;
-  std::string command = "regionlm-train-tiny";
+  std::string out_dir, verify_dir;
+  const auto integer = [](int* target, const std::string& flag) {
+    return [target, flag](const std::string& v) { *target = static_cast<int>(parse_int(v, flag)); };
+  };
+  ArgumentParser parser("regionlm-train-tiny",
+                        "Reproduces models/tiny-shapes from scratch (--out DIR), or checks a model directory "
+                        "(--verify DIR).");
+  parser.option("out", "DIR", "train from scratch and write the model directory DIR", &out_dir);
+  parser.option("verify", "DIR", "check DIR's manifest, load it, score --eval-scenes fresh scenes", &verify_dir);
+  parser.option("seed", "N", "training seed, 1 .. 2^32-1 (default " + std::to_string(options.seed) + ")", &options.seed);
+  parser.option("threads", "N", "torch threads (default: torch's choice)", integer(&options.threads, "--threads"));
+  parser.option("pretrain-steps", "N", "stage 1, vision pretraining (default " + std::to_string(options.pretrain.steps) + ")",
+                integer(&options.pretrain.steps, "--pretrain-steps"));
+  parser.option("align-steps", "N", "stage 2, mask-text alignment (default " + std::to_string(options.align.steps) + ")",
+                integer(&options.align.steps, "--align-steps"));
+  parser.option("finetune-steps", "N", "stage 3, end to end (default " + std::to_string(options.finetune.steps) + ")",
+                integer(&options.finetune.steps, "--finetune-steps"));
+  parser.option("eval-scenes", "N",
+                "fresh scenes scored after training / verification (default " + std::to_string(options.eval_scenes) +
+                    "; 0 = none)",
+                integer(&options.eval_scenes, "--eval-scenes"));
+  parser.option("log-every", "N", "steps between progress lines (default " + std::to_string(options.log_every) + ")",
+                integer(&options.log_every, "--log-every"));
   try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string arg = argv[i];
-      command += " " + arg;
-      if (arg == "--help" || arg == "-h") {
-        usage(std::cout);
-        return 0;
-      }
-      if (i + 1 >= argc) throw regionlm::ArgumentError("option " + arg + " needs a value (see --help)");
-      const std::string value = argv[++i];
-      command += " " + value;
-      if (arg == "--out") options.out_dir = value;
-      else if (arg == "--verify") verify_dir = value;
-      else if (arg == "--seed") options.seed = std::stoull(value);
-      else if (arg == "--threads") options.threads = std::stoi(value);
-      else if (arg == "--pretrain-steps") options.pretrain.steps = std::stoi(value);
-      else if (arg == "--align-steps") options.align.steps = std::stoi(value);
-      else if (arg == "--finetune-steps") options.finetune.steps = std::stoi(value);
-      else if (arg == "--eval-scenes") options.eval_scenes = std::stoi(value);
-      else if (arg == "--log-every") options.log_every = std::stoi(value);
-      else throw regionlm::ArgumentError("unknown option " + arg + " (see --help)");
-    }
+    if (!parser.parse(argc, argv)) return 0;
     if (!verify_dir.empty()) return verify(verify_dir, options.eval_scenes);
-    if (options.out_dir.empty()) {
-      usage(std::cerr);
-      return 2;
-    }
+    if (out_dir.empty()) throw regionlm::examples::UsageError("give --out DIR (train) or --verify DIR (check)");
+    options.out_dir = out_dir;
+    // The manifest records the command that made the model.
+    std::string command = parser.program();
+    for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
     options.provenance.push_back({"command", command});
     const ts::TrainReport report = ts::train(options);
     std::cout << "wrote " << options.out_dir.string() << " (" << report.seconds << " s of training)\n";
-  } catch (const std::invalid_argument&) {
-    std::cerr << "regionlm-train-tiny: a numeric option has a non-numeric value\n";
-    return 2;
   } catch (const std::exception& e) {
-    std::cerr << "regionlm-train-tiny: " << e.what() << "\n";
-    return 1;
+    return regionlm::examples::report_error(parser.program(), e);
   }
   return 0;
 }

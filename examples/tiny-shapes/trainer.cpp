@@ -7,19 +7,17 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <map>
 
 #include "evaluation.hpp"
 #include "manifest.hpp"
 #include "regionlm/error.hpp"
-#include "regionlm/io/weights.hpp"
 #include "regionlm/model.hpp"
+#include "regionlm/osprey.hpp"
 #include "regionlm/prompts.hpp"
 #include "regionlm/region/masks.hpp"
 #include "regionlm/region/region.hpp"
 #include "regionlm/text/conversation.hpp"
-#include "regionlm/text/sequence.hpp"
 #include "regionlm/vision/preprocess.hpp"
 #include "scene.hpp"
 #include "tokenizer_training.hpp"
@@ -287,17 +285,15 @@ TrainReport train(const TrainOptions& options) {
   report.stage_seconds.push_back(seconds_since(start));
   const text::Tokenizer tokenizer = text::Tokenizer::load(options.out_dir);
   const OspreyConfig config = make_config(options.model, report.vocab_size);
-  TinyOsprey model(config);
-  model->initialize(1.0);
-  const int64_t side = config.vision.image_size >> (config.vision.token_level + 2);
+  Osprey model(config, torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCPU));
+  initialize(*model, 1.0);
   const SequenceBuilder builder(tokenizer, text::conversation_template(template_name),
-                                side * side, config.text.max_position_embeddings);
+                                model->image_token_count(), config.text.max_position_embeddings);
   log("tokenizer: " + std::to_string(report.vocab_size) + " pieces; model: " +
       std::to_string(model->parameters().size()) + " tensors");
 
   SceneSampler scenes(options);
   QuestionSampler questions(options.seed + 17);
-  const auto token_level = static_cast<size_t>(config.vision.token_level);
 
   // Stage 1: trunk + extractor learn each region's colour and shape.
   if (options.pretrain.steps > 0) {
@@ -306,13 +302,13 @@ TrainReport train(const TrainOptions& options) {
     torch::optim::Adam optimizer(params, torch::optim::AdamOptions(options.pretrain.lr).betas({0.9, 0.95}));
     StageRunner(std::string("pretrain"), options.pretrain, options, report).run(optimizer, params, [&] {
       const std::vector<Scene> batch = scenes.draw(options.pretrain_images);
-      const auto features = model->trunk->forward(pixels_of(batch, config.vision));  // res2..res5
+      const auto features = model->vision_features(pixels_of(batch, config.vision));  // res2..res5
       std::vector<torch::Tensor> logits, positions;
       std::vector<int64_t> colors, shapes;
       std::vector<float> centroids;
       for (size_t b = 0; b < batch.size(); ++b) {
-        const auto tokens = model->mask_extractor->forward(features_of(features, static_cast<int64_t>(b)),
-                                                           masks_of(batch[b]));
+        const RegionTokens tokens =
+            model->region_tokens(features_of(features, static_cast<int64_t>(b)), masks_of(batch[b]));
         logits.push_back(heads->region(torch::cat({tokens.mask_tokens, tokens.pos_tokens}, 1)));  // [Q, 10]
         positions.push_back(heads->position(tokens.pos_tokens));  // [Q, 2]
         for (const SceneObject& o : batch[b].objects) {
@@ -352,23 +348,19 @@ TrainReport train(const TrainOptions& options) {
     std::vector<torch::Tensor> features;
     {
       torch::AutoGradMode grad(train_trunk);
-      features = model->trunk->forward(pixels_of(batch, config.vision));  // res2..res5
+      features = model->vision_features(pixels_of(batch, config.vision));  // res2..res5
     }
-    const torch::Tensor image_tokens = model->projector->forward(features[token_level]);  // [B, N, H]
-    const auto& table = model->llama->model->embed_tokens;
-    const auto embed = [&](const torch::Tensor& ids) { return table->forward(ids); };  // [T] -> [T, H]
+    const torch::Tensor image_tokens = model->image_tokens(features);  // [B, N, H]
     std::vector<torch::Tensor> rows;
     std::vector<torch::Tensor> targets;
     for (size_t b = 0; b < batch.size(); ++b) {
-      const auto tokens = model->mask_extractor->forward(features_of(features, static_cast<int64_t>(b)),
-                                                         masks_of(batch[b]));
+      const RegionTokens tokens =
+          model->region_tokens(features_of(features, static_cast<int64_t>(b)), masks_of(batch[b]));
       for (int c = 0; c < options.conversations_per_image; ++c) {
         const TrainingSequence seq = builder.build(questions.draw(batch[b], options.turns_per_conversation));
         const torch::Tensor index = torch::tensor(std::vector<int64_t>(seq.objects.begin(), seq.objects.end()));
-        rows.push_back(text::assemble_embeddings(seq.layout, embed, image_tokens[static_cast<int64_t>(b)],
-                                                 tokens.mask_tokens.index_select(0, index),
-                                                 tokens.pos_tokens.index_select(0, index))
-                           .squeeze(0));  // [L, H]
+        const RegionTokens asked{tokens.mask_tokens.index_select(0, index), tokens.pos_tokens.index_select(0, index)};
+        rows.push_back(model->embed(seq.layout, image_tokens[static_cast<int64_t>(b)], asked).squeeze(0));  // [L, H]
         targets.push_back(torch::tensor(seq.targets));  // [L]
       }
     }
@@ -394,12 +386,7 @@ TrainReport train(const TrainOptions& options) {
   }
 
   // The checkpoint, in Osprey's layout, and its manifest.
-  save_safetensors(options.out_dir / "model.safetensors", model->checkpoint_tensors(), {{"format", "pt"}});
-  {
-    std::ofstream out(options.out_dir / "config.json");
-    out << config_json(config).dump(2) << "\n";
-    if (!out) throw IoError("cannot write " + (options.out_dir / "config.json").string());
-  }
+  save_osprey(model, options.out_dir);
   std::vector<std::pair<std::string, std::string>> info{
       {"trainer", "regionlm-train-tiny"},
       {"seed", std::to_string(options.seed)},

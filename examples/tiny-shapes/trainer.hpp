@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "tiny_osprey.hpp"
+#include "model_spec.hpp"
 
 namespace regionlm::tiny_shapes {
 

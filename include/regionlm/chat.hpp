@@ -18,9 +18,10 @@ struct ChatState;
 /// A conversation that keeps the decoder's KV cache between turns: asking a question
 /// prefills only the tokens the cache does not already hold (the previous answer's end and
 /// the new question), never the earlier turns; the answer equals a fresh prefill of the
-/// whole conversation. Questions use the placeholders of the session's regions; the first
-/// question must reference every region (as Model::describe requires), later ones may
-/// reference any of them or none.
+/// whole conversation. Questions use the placeholders of the session's regions. When the first
+/// question leaves regions unmentioned, Osprey's region header introduces them all (see
+/// Model::layout); later questions may reference any region (`<regionK>` splices region K
+/// again) or none.
 ///
 /// Holds the model (shared) and the image; movable, not copyable. Not thread-safe: use one
 /// session per thread (any number of sessions may share one Model).

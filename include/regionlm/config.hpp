@@ -62,17 +62,30 @@ struct OspreyConfig {
   LlamaConfig text;
   VisionConfig vision;
   ExtractorConfig extractor;
-  std::string mm_projector_type = "mlp2x_gelu";  // only mlp2x_gelu / linear supported
+  std::string mm_projector_type = "mlp2x_gelu";  // "linear" or "mlp<N>x_gelu" (Osprey: mlp2x_gelu)
   int64_t mm_hidden_size = 768;                  // projector input width (= dims[token_level])
   std::string mm_vision_tower;  // path of the CLIP file (may be relative to the model dir)
   std::string model_type = "osprey";
   std::string torch_dtype;  // as stored ("bfloat16", ...), informational
+  std::string conversation_template;  // regionlm's own key; "" = prompts::kConversationTemplate
+  std::string image_prefix;  // regionlm's own key; "" = the template's (must hold "<image>" once)
 };
+
+/// Linear layers of an `mm_projector_type`: 1 for "linear", N for "mlp<N>x_gelu". The one
+/// rule the config parser and vision::Projector both apply; ConfigError for any other type.
+int64_t projector_linear_count(const std::string& type);
 
 /// Parses LLaMA fields from JSON text; `source` names the file in error messages.
 LlamaConfig parse_llama_config(const std::string& json_text, const std::string& source);
-/// Parses the whole Osprey config from JSON text.
+/// Parses the whole Osprey config from JSON text and checks it: every field's type and range,
+/// the projector type, and mm_hidden_size against the vision stage it reads (ConfigError
+/// naming the file and key). The one place config.json is validated.
 OspreyConfig parse_osprey_config(const std::string& json_text, const std::string& source);
+/// config.json text for `config`: the LLaMA/Osprey fields a published checkpoint has, plus
+/// the `vision_config` / `mask_extractor_config` objects and prompt keys regionlm reads (only
+/// where they are set). parse_osprey_config(osprey_config_json(c)) == c. Written next to the
+/// parser so that config.json's key names live in one file.
+std::string osprey_config_json(const OspreyConfig& config);
 /// Reads and parses `config.json` (a file, or a directory containing one).
 OspreyConfig load_osprey_config(const std::filesystem::path& file_or_dir);
 LlamaConfig load_llama_config(const std::filesystem::path& file_or_dir);

@@ -1,11 +1,15 @@
 #pragma once
-// regionlm::Model: an Osprey checkpoint loaded for inference, and the calls users make —
-// describe regions of an image, ask the same question of each region, or chat.
+// regionlm::Model: an Osprey checkpoint loaded for inference. Two levels, as llama.cpp's mtmd:
 //
+// One-call helpers — describe regions of an image, ask the same question of each region, chat:
 //   auto model = regionlm::Model::load("models/Osprey-7b");
 //   auto image = model.encode("street.jpg");
 //   auto answer = model.describe(image, {regionlm::Region::from_box(40, 60, 200, 310)},
 //                                regionlm::prompts::kShortDescription);
+//
+// The low-level steps the helpers are made of (docs/api.md shows both):
+//   encode (image) -> encode_regions -> layout (prompt -> chunks whose lengths are known
+//   before anything is encoded) -> embed (decoder input) -> generate.
 //
 // Threads: a Model is immutable after load. All its const methods may be called from any
 // number of threads at once on one Model (weights are shared, never copied); each call
@@ -24,8 +28,13 @@
 #include "regionlm/chat.hpp"
 #include "regionlm/config.hpp"
 #include "regionlm/encoded_image.hpp"
+#include "regionlm/generation_options.hpp"
+#include "regionlm/osprey.hpp"
 #include "regionlm/prompts.hpp"
 #include "regionlm/region/region.hpp"
+#include "regionlm/region_tokens.hpp"
+#include "regionlm/text/conversation.hpp"
+#include "regionlm/text/sequence.hpp"
 #include "regionlm/text/tokenizer.hpp"
 
 namespace regionlm {
@@ -45,13 +54,18 @@ struct LoadOptions {
   /// The open_clip vision file, read only when the checkpoint itself has no vision weights.
   /// "" = config.json's `mm_vision_tower` (relative paths against the model directory).
   std::filesystem::path vision_tower;
-  /// Text before the first question, `<image>` marking the image tokens. "" = the model
-  /// directory's config.json `"image_prefix"` when present, else the template's own
-  /// (osprey_v1: prompts::kImagePrefix, Osprey's demo prefix).
+  /// Text before the first question, `<image>` marking the image tokens (exactly once).
+  /// "" = config.json's `"image_prefix"` when set, else the template's own (osprey_v1:
+  /// prompts::kImagePrefix, Osprey's demo prefix).
   std::string image_prefix;
   /// Conversation template name ("osprey_v1", "vicuna_v1"; see text/conversation.hpp).
-  /// "" = config.json `"conversation_template"` when present, else "osprey_v1".
+  /// "" = config.json's `"conversation_template"` when set, else prompts::kConversationTemplate.
   std::string conversation_template;
+  /// When a question (the first of a chat) leaves some regions unmentioned: false = introduce
+  /// every region with Osprey's header ("Ther are N part regions in the picture: region1<mask>
+  /// <pos>,..."), so any region may be asked about in any turn; true = ArgumentError naming the
+  /// unmentioned regions (every region must be referenced). Default false.
+  bool strict_regions = false;
 };
 
 namespace pipeline {
@@ -77,12 +91,48 @@ class Model {
   EncodedImage encode(const cv::Mat& image_rgb8) const;
   EncodedImage encode(const std::filesystem::path& image) const;
 
-  /// Answers `prompt` about `regions` of the image. The prompt names regions with `<region>`
-  /// (the next one in order) or `<region1>` .. `<regionN>` (explicit, may repeat); every
-  /// region must be referenced. The library adds the image prefix and the conversation
-  /// template. Region masks are at the image's size (height() x width()).
-  /// Throws ArgumentError for placeholder/region mismatches, bad regions (naming the region),
-  /// a prompt longer than the context, or an image from another Model.
+  // ---- Low-level steps -------------------------------------------------------------------
+
+  /// Image tokens one encoded image contributes to a prompt (1024 for Osprey-7B). Known
+  /// before any image is encoded.
+  int64_t image_token_count() const;
+
+  /// One mask token and one position token per region of `image` (masks at the image's size,
+  /// height() x width()). Throws ArgumentError naming a bad region, or for an image from
+  /// another Model.
+  RegionTokens encode_regions(const EncodedImage& image, const std::vector<Region>& regions) const;
+
+  /// The decoder input of a question as chunks (text ids, the image block, one pair per
+  /// region placeholder) whose lengths are known before anything is encoded: the image
+  /// prefix, the conversation template, the answered `history` turns, then `prompt` and the
+  /// assistant's cue. The prompt names regions with `<region>` (the next one in order) or
+  /// `<region1>` .. `<regionN>` (explicit, may repeat). When the first question leaves some of
+  /// the `num_regions` regions unmentioned, Osprey's region header introduces them all first
+  /// (or, with LoadOptions::strict_regions, that is an ArgumentError). Throws ArgumentError
+  /// for placeholders naming regions that do not exist or a prompt longer than the context.
+  text::PromptLayout layout(const std::string& prompt, int64_t num_regions,
+                            const std::vector<text::Turn>& history = {}) const;
+
+  /// Decoder input embeddings [1, L, hidden] (model dtype and device) of a layout, its image
+  /// block from `image` and its region pairs from `regions`. Throws ShapeError when they do
+  /// not match the layout, ArgumentError for an image from another Model.
+  torch::Tensor embed(const text::PromptLayout& layout, const EncodedImage& image,
+                      const RegionTokens& regions) const;
+
+  /// Generates an answer for each row of `embeds` [B, L, hidden] (B prompts laid out as
+  /// `layout`, e.g. one question about B regions), decoded together. `layout` supplies the
+  /// prompt's text ids, which the repetition penalty counts as transformers does.
+  /// GenerationOptions::on_step reports every row's tokens. Throws ArgumentError /
+  /// ShapeError for bad options or embeddings that do not match the layout.
+  std::vector<Answer> generate(const text::PromptLayout& layout, const torch::Tensor& embeds,
+                               const GenerationOptions& options = {}) const;
+
+  // ---- One-call helpers --------------------------------------------------------------------
+
+  /// Answers `prompt` about `regions` of the image: layout -> encode_regions -> embed ->
+  /// generate. Placeholders as in layout(). Throws ArgumentError for placeholder/region
+  /// mismatches, bad regions (naming the region), a prompt longer than the context, or an
+  /// image from another Model.
   Answer describe(const EncodedImage& image, const std::vector<Region>& regions,
                   const std::string& prompt, const GenerationOptions& options = {}) const;
   Answer describe(const std::filesystem::path& image, const std::vector<Region>& regions,
@@ -94,7 +144,7 @@ class Model {
   /// prompts::kShortDescription for each). `prompt` holds exactly one placeholder (`<region>`
   /// or `<region1>`). Decoded as one batch whose shared prompt prefix is computed once;
   /// answers equal those of describe(image, {region}, prompt) (up to floating-point
-  /// reduction order). options.on_token is not supported here (use on_row_token).
+  /// reduction order). on_step's Step::row is the region's index.
   std::vector<Answer> describe_each(const EncodedImage& image, const std::vector<Region>& regions,
                                     const std::string& prompt,
                                     const GenerationOptions& options = {}) const;
@@ -103,6 +153,10 @@ class Model {
   /// placeholders of `regions`. The session keeps its decoder state between turns.
   ChatSession chat(const EncodedImage& image, const std::vector<Region>& regions) const;
 
+  /// The loaded modules (shared with this Model, not copied): for callers that go below the
+  /// steps, e.g. to read the decoder's logits. Inference never changes them; neither should
+  /// the caller.
+  Osprey osprey() const;
   const OspreyConfig& config() const;
   const text::Tokenizer& tokenizer() const;
   torch::Device device() const;

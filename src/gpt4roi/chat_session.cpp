@@ -50,11 +50,10 @@ Answer ChatSession::ask(const std::string& question, const GenerationOptions& op
   while (keep < limit && s.cached_ids[static_cast<size_t>(keep)] == layout.ids[static_cast<size_t>(keep)]) ++keep;
   s.cache.truncate(std::min(keep, s.cache.length()));
   keep = s.cache.length();
-  GenerationOptions opts = options;
-  opts.cache_final_token = true;
   Answer answer;
   try {
-    answer = s.impl->generate(s.cache, embeds.narrow(1, keep, length - keep), opts, s.num_regions);
+    answer = s.impl->generate(s.cache, embeds.narrow(1, keep, length - keep), layout, options, s.num_regions,
+                              /*cache_final_token=*/true);
   } catch (...) {
     s.cache.reset();  // its contents are no longer known: the next turn prefills everything
     s.cached_ids.clear();

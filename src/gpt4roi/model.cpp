@@ -12,6 +12,8 @@
 #include "gpt4roi/model_impl.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/io/module_loader.hpp"
+#include "regionlm/llm/generation.hpp"
+#include "regionlm/text/tokenizer.hpp"
 #include "regionlm/vision/preprocess.hpp"
 #include "shape_text.hpp"
 
@@ -196,15 +198,22 @@ torch::Tensor Model::embed(const PromptLayout& layout, const EncodedImage& image
   return e.unsqueeze(0);  // [1, L, H]
 }
 
-Answer Model::Impl::generate(llm::KVCache& cache, const torch::Tensor& embeds, const GenerationOptions& options,
-                             int64_t num_regions) const {
+Answer Model::Impl::generate(llm::KVCache& cache, const torch::Tensor& embeds, const PromptLayout& layout,
+                             const GenerationOptions& options, int64_t num_regions, bool cache_final_token) const {
   GenerationOptions opts = options;
   if (std::find(opts.stop_strings.begin(), opts.stop_strings.end(), kStopString) == opts.stop_strings.end()) {
     opts.stop_strings.push_back(kStopString);
   }
-  const text::Tokenizer tok = tokenizer;
-  const llm::DecodeFn decode = [tok](const std::vector<int64_t>& ids) { return tok.decode(ids, true, true); };
-  const auto result = llm::generate(llama, cache, embeds, opts, decode, config.text.eos_token_id);
+  llm::DecodeSetup setup;
+  const text::Tokenizer tok = tokenizer;  // shares the loaded model
+  setup.make_decoder = [tok]() -> llm::TokenDecoder {
+    auto decoder = std::make_shared<text::StreamingDecoder>(tok, /*skip_special=*/true);
+    return [decoder](int64_t id) { return decoder->push(id); };
+  };
+  setup.eos_token_id = config.text.eos_token_id;
+  if (options.repetition_penalty != 1.f) setup.penalty_context = layout.ids;  // transformers counts input_ids
+  setup.cache_final_token = cache_final_token;
+  const auto result = std::move(llm::generate(llama, cache, embeds, opts, setup).at(0));
   Answer answer;
   answer.text = clean_answer(result.text);
   answer.tokens = result.tokens;
@@ -228,9 +237,7 @@ Answer Model::describe(const EncodedImage& image, const std::vector<Box>& boxes,
   const int64_t capacity =
       std::min(impl.config.text.max_position_embeddings, lay.length() + std::max<int64_t>(options.max_new_tokens, 1));
   llm::KVCache cache(impl.config.text, 1, capacity, impl.options);
-  GenerationOptions opts = options;
-  opts.cache_final_token = false;  // the cache is dropped afterwards
-  Answer answer = impl.generate(cache, embeds, opts, k);
+  Answer answer = impl.generate(cache, embeds, lay, options, k, /*cache_final_token=*/false);
   answer.regions_ms = regions_ms;  // RoIAlign and heads; the pyramid was fused at encode
   return answer;
 }

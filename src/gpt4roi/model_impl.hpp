@@ -25,9 +25,11 @@ struct Model::Impl {
   torch::TensorOptions options;        // decoder dtype and device
   std::vector<std::string> unused;
 
-  /// Generates after `cache` from embeds [1, T, H]; the answer cleaned, mentions found.
-  Answer generate(llm::KVCache& cache, const torch::Tensor& embeds, const GenerationOptions& options,
-                  int64_t num_regions) const;
+  /// Generates after `cache` from embeds [1, T, H] (the positions of `layout` not cached yet);
+  /// "###" is added to the stop strings, the answer cleaned and its region mentions found.
+  /// `cache_final_token`: leave every returned token in the cache (a chat continues from it).
+  Answer generate(llm::KVCache& cache, const torch::Tensor& embeds, const PromptLayout& layout,
+                  const GenerationOptions& options, int64_t num_regions, bool cache_final_token) const;
 };
 
 }  // namespace regionlm::gpt4roi

@@ -8,17 +8,13 @@ namespace regionlm::io {
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // torch.save puts every record under one top-level folder ("archive/" in current versions,
 // the file's stem in older ones): find it through `<folder>/data.pkl`.
 std::string archive_folder(const ZipArchive& zip, const std::string& source) {
   std::string folder;
   for (const auto& entry : zip.records()) {
     const std::string& name = entry.first;
-    if (!ends_with(name, "/data.pkl") || name.find('/') != name.size() - 9) continue;
+    if (!name.ends_with("/data.pkl") || name.find('/') != name.size() - 9) continue;
     if (!folder.empty()) throw FormatError(source + ": several data.pkl records; not a torch.save file");
     folder = name.substr(0, name.size() - 8);
   }

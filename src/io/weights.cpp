@@ -37,10 +37,6 @@ std::string read_text(const fs::path& file) {
   return text;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // One file, by content: torch.save zips start with a zip local header ("PK\3\4"), anything
 // else is read as safetensors (whose first 8 bytes are a length, not a magic number).
 std::shared_ptr<const Weights::Source> open_file(const fs::path& file) {
@@ -142,12 +138,12 @@ Weights load_weights(const fs::path& file_or_dir) {
       throw IoError("no checkpoint in directory " + file_or_dir.string() +
                     " (looked for model.safetensors[.index.json], pytorch_model.bin[.index.json])");
     }
-    if (ends_with(found.string(), ".index.json")) {
+    if (found.string().ends_with(".index.json")) {
       impl = open_index(found);
     } else {
       impl.sources.push_back(open_file(found));
     }
-  } else if (ends_with(file_or_dir.string(), ".index.json")) {
+  } else if (file_or_dir.string().ends_with(".index.json")) {
     impl = open_index(file_or_dir);
   } else {
     impl.sources.push_back(open_file(file_or_dir));

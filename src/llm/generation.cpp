@@ -9,7 +9,19 @@
 #include "regionlm/llm/sampler.hpp"
 #include "regionlm/llm/text_stream.hpp"
 
-namespace regionlm::llm {
+namespace regionlm {
+
+const char* to_string(StopReason reason) {
+  switch (reason) {
+    case StopReason::Eos: return "eos";
+    case StopReason::StopString: return "stop_string";
+    case StopReason::Length: return "length";
+    case StopReason::Cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+namespace llm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -20,15 +32,17 @@ double elapsed_ms(Clock::time_point since) {
 
 /// One row's progress through generation.
 struct RowState {
-  explicit RowState(const std::vector<std::string>& stop_strings) : stream(stop_strings) {}
+  RowState(const std::vector<std::string>& stop_strings, TokenDecoder decoder)
+      : stream(stop_strings), decode(std::move(decoder)) {}
   std::vector<int64_t> tokens;
   TextStream stream;
+  TokenDecoder decode;
   bool done = false;
   StopReason reason = StopReason::Length;
 };
 
 void check_inputs(const Llama& model, const KVCache& cache, const torch::Tensor& prompt_embeds,
-                  const GenerationOptions& options, const DecodeFn& decode) {
+                  const GenerationOptions& options, const DecodeSetup& setup) {
   if (prompt_embeds.dim() != 3 || prompt_embeds.size(0) != cache.batch()) {
     throw ShapeError("generate: prompt_embeds must be [batch = cache.batch() = " +
                      std::to_string(cache.batch()) + ", T, hidden], got " +
@@ -38,22 +52,18 @@ void check_inputs(const Llama& model, const KVCache& cache, const torch::Tensor&
     throw ArgumentError("GenerationOptions.max_new_tokens must be >= 1, got " +
                         std::to_string(options.max_new_tokens));
   }
-  if (!decode) throw ArgumentError("generate: the decode function is empty");
-  if (options.on_token && cache.batch() != 1) {
-    throw ArgumentError("generate_batch: GenerationOptions.on_token serves one sequence; use "
-                        "on_row_token for a batch of " + std::to_string(cache.batch()));
-  }
+  if (!setup.make_decoder) throw ArgumentError("generate: DecodeSetup.make_decoder is empty");
   const int64_t vocab = model->config().vocab_size;
-  for (const int64_t id : options.penalty_context) {
+  for (const int64_t id : setup.penalty_context) {
     if (id < 0 || id >= vocab) {
-      throw ArgumentError("GenerationOptions.penalty_context: id " + std::to_string(id) +
+      throw ArgumentError("DecodeSetup.penalty_context: id " + std::to_string(id) +
                           " outside [0, vocab_size = " + std::to_string(vocab) + ")");
     }
   }
 }
 
-/// Host copy of the ids to feed next: each unfinished row's new token, and for finished rows
-/// their last token again (their outputs are ignored).
+/// The ids to feed next: each unfinished row's new token, and for finished rows their last
+/// token again (their outputs are ignored).
 torch::Tensor feed_ids(const std::vector<RowState>& rows, const torch::Tensor& chosen) {
   const bool any_done =
       std::any_of(rows.begin(), rows.end(), [](const RowState& r) { return r.done; });
@@ -66,32 +76,22 @@ torch::Tensor feed_ids(const std::vector<RowState>& rows, const torch::Tensor& c
 
 }  // namespace
 
-const char* to_string(StopReason reason) {
-  switch (reason) {
-    case StopReason::Eos: return "eos";
-    case StopReason::StopString: return "stop_string";
-    case StopReason::Length: return "length";
-    case StopReason::Cancelled: return "cancelled";
-  }
-  return "unknown";
-}
-
-std::vector<GenerationResult> generate_batch(const Llama& model, KVCache& cache,
-                                             const torch::Tensor& prompt_embeds,
-                                             const GenerationOptions& options,
-                                             const DecodeFn& decode, int64_t eos_token_id) {
-  check_inputs(model, cache, prompt_embeds, options, decode);
+std::vector<GenerationResult> generate(const Llama& model, KVCache& cache, const torch::Tensor& prompt_embeds,
+                                       const GenerationOptions& options, const DecodeSetup& setup) {
+  check_inputs(model, cache, prompt_embeds, options, setup);
   c10::InferenceMode inference;
   const auto& config = model->config();
   const int64_t batch = cache.batch();
   const auto device = prompt_embeds.device();
   Sampler sampler(options, batch, config.vocab_size, device);
-  if (!options.penalty_context.empty()) {
-    sampler.observe(torch::tensor(options.penalty_context, torch::kLong)
+  if (!setup.penalty_context.empty()) {
+    sampler.observe(torch::tensor(setup.penalty_context, torch::kLong)
                         .unsqueeze(0)
                         .expand({batch, -1}));  // [B, N]
   }
-  std::vector<RowState> rows(batch, RowState(options.stop_strings));
+  std::vector<RowState> rows;
+  rows.reserve(static_cast<size_t>(batch));
+  for (int64_t r = 0; r < batch; ++r) rows.emplace_back(options.stop_strings, setup.make_decoder());
   Timings timings;
   timings.prompt_tokens = prompt_embeds.size(1);
 
@@ -103,28 +103,24 @@ std::vector<GenerationResult> generate_batch(const Llama& model, KVCache& cache,
 
   // Every generated token but the last is fed back (and the last too with
   // cache_final_token), so the positions left bound how many tokens fit.
-  const int64_t room = cache.remaining() + (options.cache_final_token ? 0 : 1);
+  const int64_t room = cache.remaining() + (setup.cache_final_token ? 0 : 1);
   const int64_t max_tokens = std::min(options.max_new_tokens, room);
   const auto decode_start = Clock::now();
   int64_t decode_forwards = 0;
   while (max_tokens > 0) {
     const auto* ids = chosen_host.data_ptr<int64_t>();
     for (int64_t r = 0; r < batch; ++r) {
-      auto& row = rows[r];
+      auto& row = rows[static_cast<size_t>(r)];
       if (row.done) continue;
       row.tokens.push_back(ids[r]);
-      const bool eos = eos_token_id >= 0 && ids[r] == eos_token_id;
+      const bool eos = setup.eos_token_id >= 0 && ids[r] == setup.eos_token_id;
       const bool full = static_cast<int64_t>(row.tokens.size()) >= max_tokens;
-      const auto update = row.stream.update(decode(row.tokens), eos || full);
+      const auto update = row.stream.push(row.decode(ids[r]), eos || full);
       if (update.stopped || eos || full) {
         row.done = true;
-        row.reason = update.stopped ? StopReason::StopString
-                                    : (eos ? StopReason::Eos : StopReason::Length);
+        row.reason = update.stopped ? StopReason::StopString : (eos ? StopReason::Eos : StopReason::Length);
       }
-      bool keep_going = true;
-      if (options.on_token) keep_going = options.on_token(update.piece) && keep_going;
-      if (options.on_row_token) keep_going = options.on_row_token(r, update.piece) && keep_going;
-      if (!keep_going && !row.done) {
+      if (options.on_step && !options.on_step(Step{r, ids[r], update.piece, row.done}) && !row.done) {
         row.done = true;
         row.reason = StopReason::Cancelled;
       }
@@ -136,7 +132,7 @@ std::vector<GenerationResult> generate_batch(const Llama& model, KVCache& cache,
     chosen_host = chosen.to(torch::kCPU);                                             // [B]
     ++decode_forwards;
   }
-  if (options.cache_final_token && max_tokens > 0) {
+  if (setup.cache_final_token && max_tokens > 0) {
     model->model->forward(model->model->embed_tokens->forward(feed_ids(rows, chosen)), cache);
     ++decode_forwards;
   }
@@ -146,7 +142,7 @@ std::vector<GenerationResult> generate_batch(const Llama& model, KVCache& cache,
   }
 
   std::vector<GenerationResult> results;
-  results.reserve(batch);
+  results.reserve(static_cast<size_t>(batch));
   for (auto& row : rows) {
     GenerationResult result;
     result.text = row.stream.text();
@@ -159,14 +155,5 @@ std::vector<GenerationResult> generate_batch(const Llama& model, KVCache& cache,
   return results;
 }
 
-GenerationResult generate(const Llama& model, KVCache& cache, const torch::Tensor& prompt_embeds,
-                          const GenerationOptions& options, const DecodeFn& decode,
-                          int64_t eos_token_id) {
-  if (cache.batch() != 1) {
-    throw ArgumentError("generate: needs a KVCache with batch 1, got " +
-                        std::to_string(cache.batch()) + " (use generate_batch)");
-  }
-  return generate_batch(model, cache, prompt_embeds, options, decode, eos_token_id).front();
-}
-
-}  // namespace regionlm::llm
+}  // namespace llm
+}  // namespace regionlm

@@ -23,19 +23,23 @@ size_t TextStream::pending_stop_prefix(const std::string& text) const {
   return longest;
 }
 
-TextStream::Update TextStream::update(const std::string& full_text, bool final) {
+TextStream::Update TextStream::push(const std::string& piece, bool final) {
   Update update;
-  size_t end = std::string::npos;
-  for (const auto& stop : stop_strings_) end = std::min(end, full_text.find(stop));
-  if (end != std::string::npos) {
+  if (stopped_) {
     update.stopped = true;
+    return update;
+  }
+  pending_ += piece;
+  size_t end = std::string::npos;
+  for (const auto& stop : stop_strings_) end = std::min(end, pending_.find(stop));
+  if (end != std::string::npos) {
+    update.stopped = stopped_ = true;
   } else {
-    end = final ? full_text.size() : full_text.size() - pending_stop_prefix(full_text);
+    end = final ? pending_.size() : pending_.size() - pending_stop_prefix(pending_);
   }
-  if (end > released_.size()) {
-    update.piece = full_text.substr(released_.size(), end - released_.size());
-    released_ += update.piece;
-  }
+  update.piece = pending_.substr(0, end);
+  released_ += update.piece;
+  pending_.erase(0, stopped_ ? pending_.size() : end);
   return update;
 }
 

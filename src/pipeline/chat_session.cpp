@@ -23,11 +23,12 @@ std::string strip(const std::string& s) {
 /// A cache of at least `capacity` positions holding the first `keep` positions of `cache`.
 void ensure_capacity(pipeline::ChatState& state, int64_t capacity, int64_t keep) {
   if (state.cache && state.cache->capacity() >= capacity) return;
-  const pipeline::ModelImpl& model = *state.model;
+  const pipeline::ModelImpl& model = *pipeline::Access::impl(state.model);
+  const LlamaConfig& text = model.config().text;
   // Grow geometrically so that a long chat reallocates O(log n) times.
   const int64_t old_capacity = state.cache ? state.cache->capacity() : 0;
-  const int64_t size = std::min(model.config.text.max_position_embeddings, std::max(capacity, 2 * old_capacity));
-  auto grown = std::make_unique<llm::KVCache>(model.config.text, 1, size, model.options());
+  const int64_t size = std::min(text.max_position_embeddings, std::max(capacity, 2 * old_capacity));
+  auto grown = std::make_unique<llm::KVCache>(text, 1, size, model.options());
   if (state.cache && keep > 0) grown->broadcast_prefix_from(*state.cache, 0, keep);
   state.cache = std::move(grown);
 }
@@ -43,14 +44,12 @@ Answer ChatSession::ask(const std::string& question, const GenerationOptions& op
   if (!state_) throw ArgumentError("ChatSession was moved from");
   c10::InferenceMode inference;
   pipeline::ChatState& state = *state_;
-  const pipeline::ModelImpl& model = *state.model;
-  const auto& image = pipeline::Access::data(state.image, model);
+  const Model& helper = state.model;
+  const pipeline::ModelImpl& model = *pipeline::Access::impl(helper);
 
   // The whole conversation as a fresh prompt; the cache already holds its longest prefix
   // that matches what was fed before, so only the rest is prefilled.
-  const text::PromptLayout layout =
-      text::build_prompt(model.tokenizer, model.conversation, state.history, question, state.num_regions,
-                         image.image_tokens.size(0), pipeline::max_prompt_length(model));
+  const text::PromptLayout layout = helper.layout(question, state.regions.size(), state.history);
   const std::vector<int64_t> signature = pipeline::layout_signature(layout);
   const auto mismatch = std::mismatch(signature.begin(), signature.end(), state.cached.begin(), state.cached.end());
   // At least one position is fed: its logits choose the first answer token.
@@ -60,24 +59,20 @@ Answer ChatSession::ask(const std::string& question, const GenerationOptions& op
   state.cache->truncate(reused);
   state.cached.resize(static_cast<size_t>(reused));
 
-  const torch::Tensor embeds = pipeline::embed_layout(model, layout, image, state.regions)  // [1, L, hidden]
-                                   .narrow(1, reused, layout.length - reused);              // [1, L - reused, hidden]
-  llm::GenerationOptions generation = pipeline::generation_options(options, layout);
-  generation.cache_final_token = true;  // the next turn continues after the whole answer
-  const llm::GenerationResult result = llm::generate(model.llama, *state.cache, embeds, generation,
-                                                     pipeline::decode_fn(model), model.tokenizer.eos_id());
+  const torch::Tensor embeds = helper.embed(layout, state.image, state.regions)  // [1, L, hidden]
+                                   .narrow(1, reused, layout.length - reused);  // [1, L - reused, hidden]
+  // The next turn continues after the whole answer: the final token goes into the cache too.
+  llm::GenerationResult result =
+      std::move(llm::generate(model.osprey->llama, *state.cache, embeds, options,
+                              pipeline::decode_setup(model, layout, options, /*cache_final_token=*/true))
+                    .front());
 
   state.cached.insert(state.cached.end(), signature.begin() + reused, signature.end());
   const int64_t fed = state.cache->length() - static_cast<int64_t>(state.cached.size());
   state.cached.insert(state.cached.end(), result.tokens.begin(), result.tokens.begin() + fed);
   state.history.push_back({question, strip(result.text)});
 
-  Answer answer;
-  answer.text = result.text;
-  answer.tokens = result.tokens;
-  answer.stop_reason = result.stop_reason;
-  answer.timings = result.timings;
-  return answer;
+  return pipeline::make_answer(std::move(result), 0.0, 0.0);
 }
 
 const std::vector<text::Turn>& ChatSession::history() const {
@@ -104,10 +99,8 @@ ChatSession Access::make_chat(std::unique_ptr<ChatState> state) { return ChatSes
 ChatSession start_chat(const std::shared_ptr<const ModelImpl>& model, const EncodedImage& image,
                        const std::vector<Region>& regions) {
   c10::InferenceMode inference;
-  auto state = std::make_unique<ChatState>();
-  state->model = model;
+  auto state = std::make_unique<ChatState>(Access::make_model(model));
   state->image = image;
-  state->num_regions = static_cast<int64_t>(regions.size());
   state->regions = encode_regions(*model, Access::data(image, *model), regions);
   return Access::make_chat(std::move(state));
 }

@@ -9,9 +9,9 @@
 namespace regionlm::pipeline {
 
 struct ChatState {
-  std::shared_ptr<const ModelImpl> model;
+  explicit ChatState(Model model_) : model(std::move(model_)) {}
+  Model model;                   // shared weights; its public steps lay out and embed each turn
   EncodedImage image;            // keeps the features alive
-  int64_t num_regions = 0;
   RegionTokens regions;          // computed once, [Q, hidden] each
   std::vector<text::Turn> history;
   std::unique_ptr<llm::KVCache> cache;  // batch 1; grows (by copy) when a turn needs more room

@@ -1,10 +1,8 @@
 #include "pipeline/checkpoint_loader.hpp"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include <fstream>
-#include <sstream>
+#include <algorithm>
 
 #include "pipeline/device_options.hpp"
 #include "regionlm/error.hpp"
@@ -15,22 +13,6 @@
 namespace regionlm::pipeline {
 
 namespace fs = std::filesystem;
-
-void build_modules(ModelImpl& impl) {
-  const OspreyConfig& cfg = impl.config;
-  const int64_t token_width = cfg.vision.dims.at(static_cast<size_t>(cfg.vision.token_level));
-  if (cfg.mm_hidden_size != token_width) {
-    throw ConfigError("config: mm_hidden_size (" + std::to_string(cfg.mm_hidden_size) +
-                      ") differs from the width of vision stage token_level " +
-                      std::to_string(cfg.vision.token_level) + " (" + std::to_string(token_width) + ")");
-  }
-  const torch::TensorOptions options = impl.options();
-  impl.vision = vision::ConvNeXt(cfg.vision, options);
-  impl.projector = vision::Projector(cfg.mm_projector_type, cfg.mm_hidden_size, cfg.text.hidden_size, options);
-  impl.extractor = region::MaskExtractor(cfg.vision.dims, cfg.extractor.embed_dim, cfg.text.hidden_size,
-                                         cfg.extractor.mask_shape, options.dtype(torch::kFloat32));
-  impl.llama = llm::Llama(cfg.text, options);
-}
 
 namespace {
 
@@ -103,10 +85,7 @@ void collect_units(torch::nn::Module& module, const std::string& prefix, const M
   for (auto& child : children) collect_units(*child.value(), prefix + child.key() + ".", source, out);
 }
 
-bool is_rotary_buffer(const std::string& key) {
-  const std::string suffix = "rotary_emb.inv_freq";
-  return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
+bool is_rotary_buffer(const std::string& key) { return key.ends_with("rotary_emb.inv_freq"); }
 
 /// The open_clip file named by mm_vision_tower: relative to the model directory; a directory
 /// (e.g. the downloaded CLIP repository) is searched for open_clip's file names.
@@ -121,16 +100,21 @@ fs::path vision_tower_file(const fs::path& dir, const std::string& configured) {
   return path;
 }
 
-/// Optional string settings of config.json that choose the prompt text.
-std::string config_string(const fs::path& dir, const char* key) {
-  std::ifstream in(dir / "config.json", std::ios::binary);
-  if (!in) return {};
-  const nlohmann::json root = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!root.is_object() || !root.contains(key)) return {};
-  if (!root[key].is_string()) {
-    throw ConfigError((dir / "config.json").string() + ": '" + key + "' must be a string");
+/// The conversation template and image prefix: LoadOptions, else config.json, else the
+/// template's own. Checked here, once, whichever source they came from.
+text::ConversationTemplate resolve_conversation(const OspreyConfig& config, const LoadOptions& options) {
+  std::string name = !options.conversation_template.empty() ? options.conversation_template
+                                                             : config.conversation_template;
+  if (name.empty()) name = prompts::kConversationTemplate;
+  text::ConversationTemplate conversation = text::conversation_template(name);
+  const std::string& prefix = !options.image_prefix.empty() ? options.image_prefix : config.image_prefix;
+  if (!prefix.empty()) conversation.image_prefix = prefix;
+  const std::string& chosen = conversation.image_prefix;
+  const size_t marker = chosen.find(text::kImageMarker);
+  if (marker == std::string::npos || chosen.find(text::kImageMarker, marker + 1) != std::string::npos) {
+    throw ConfigError("image prefix \"" + chosen + "\" must contain \"<image>\" exactly once");
   }
-  return root[key].get<std::string>();
+  return conversation;
 }
 
 }  // namespace
@@ -143,62 +127,48 @@ std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& op
     throw IoError("model directory " + dir.string() + (fs::exists(dir) ? " is not a directory" : " does not exist"));
   }
   progress(0.0, "config");
-  auto impl = std::make_shared<ModelImpl>(load_osprey_config(dir), text::Tokenizer::load(dir));
-  impl->device = resolve_device(options.device);
-  impl->dtype = resolve_dtype(options.dtype, impl->device);
-
-  const text::Tokenizer& tokenizer = impl->tokenizer;
+  const OspreyConfig config = load_osprey_config(dir);
+  text::Tokenizer tokenizer = text::Tokenizer::load(dir);
   tokenizer.mask_id();  // ConfigError now rather than at the first question
   tokenizer.pos_id();
-  if (tokenizer.vocab_size() > impl->config.text.vocab_size) {
+  if (tokenizer.vocab_size() > config.text.vocab_size) {
     throw ConfigError((dir / "tokenizer.model").string() + " has " + std::to_string(tokenizer.vocab_size()) +
-                      " pieces but config.json vocab_size is " + std::to_string(impl->config.text.vocab_size));
+                      " pieces but config.json vocab_size is " + std::to_string(config.text.vocab_size));
   }
-  // Prompt text: options, else config.json, else the template's own (Osprey's demo prefix).
-  std::string template_name = !options.conversation_template.empty() ? options.conversation_template
-                                                                      : config_string(dir, "conversation_template");
-  if (template_name.empty()) template_name = prompts::kConversationTemplate;
-  impl->conversation = text::conversation_template(template_name);
-  const std::string prefix = !options.image_prefix.empty() ? options.image_prefix : config_string(dir, "image_prefix");
-  if (!prefix.empty()) impl->conversation.image_prefix = prefix;
-  const std::string& chosen = impl->conversation.image_prefix;
-  const size_t marker = chosen.find(text::kImageMarker);
-  if (marker == std::string::npos || chosen.find(text::kImageMarker, marker + 1) != std::string::npos) {
-    throw ConfigError("image prefix \"" + chosen + "\" must contain \"<image>\" exactly once");
-  }
-
-  build_modules(*impl);
+  text::ConversationTemplate conversation = resolve_conversation(config, options);
+  const torch::Device device = resolve_device(options.device);
+  const torch::TensorOptions tensor_options =
+      torch::TensorOptions().device(device).dtype(resolve_dtype(options.dtype, device));
+  auto impl = std::make_shared<ModelImpl>(Osprey(config, tensor_options), std::move(tokenizer), std::move(conversation));
+  impl->unmentioned = options.strict_regions ? text::UnmentionedRegions::Reject : text::UnmentionedRegions::Introduce;
 
   progress(0.01, "opening weights");
   const Weights weights = load_weights(dir);
   Weights clip_weights;
-  const Weights* vision_weights = &weights;
-  std::string vision_prefix = kVisionPrefix;
-  if (weights.names_with_prefix(kVisionPrefix).empty()) {
-    const std::string configured = !options.vision_tower.empty() ? options.vision_tower.string()
-                                                                 : impl->config.mm_vision_tower;
+  std::vector<ModuleSource> sources;
+  for (const OspreyImpl::Part& part : impl->osprey->parts()) {
+    sources.push_back({part.module, &weights, part.prefix, part.name});
+  }
+  // The trunk comes from Osprey's own shards when they carry it, else from the open_clip
+  // file that config.json's mm_vision_tower (or LoadOptions::vision_tower) names.
+  ModuleSource& trunk = *std::find_if(sources.begin(), sources.end(),
+                                      [&](const ModuleSource& s) { return s.module == impl->osprey->trunk.ptr().get(); });
+  if (weights.names_with_prefix(osprey_keys::kTrunk).empty()) {
+    const std::string configured = !options.vision_tower.empty() ? options.vision_tower.string() : config.mm_vision_tower;
     if (configured.empty()) {
       throw WeightError("cannot load model " + dir.string() + ": the checkpoint has no vision weights ('" +
-                        kVisionPrefix + "*') and config.json names no mm_vision_tower file");
+                        osprey_keys::kTrunk + "*') and config.json names no mm_vision_tower file");
     }
     const fs::path file = vision_tower_file(dir, configured);
     if (!fs::exists(file)) {
       throw IoError("cannot load model " + dir.string() + ": the checkpoint has no vision weights ('" +
-                    std::string(kVisionPrefix) + "*') and the vision tower file " + file.string() +
+                    std::string(osprey_keys::kTrunk) + "*') and the vision tower file " + file.string() +
                     " (mm_vision_tower) does not exist");
     }
     clip_weights = load_weights(file);
-    vision_weights = &clip_weights;
-    vision_prefix = kClipVisionPrefix;
+    trunk.weights = &clip_weights;
+    trunk.prefix = osprey_keys::kClipTrunk;
   }
-
-  const std::vector<ModuleSource> sources = {
-      {impl->vision.ptr().get(), vision_weights, vision_prefix, "vision"},
-      {impl->projector.ptr().get(), &weights, kProjectorPrefix, "projector"},
-      {impl->extractor.ptr().get(), &weights, kExtractorPrefix, "mask extractor"},
-      // The decoder's parameter names are the checkpoint's (model.*, lm_head.*).
-      {impl->llama.ptr().get(), &weights, "", "decoder"},
-  };
   check_keys(sources, dir);
 
   std::vector<LoadUnit> units;

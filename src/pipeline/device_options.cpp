@@ -36,13 +36,4 @@ torch::ScalarType resolve_dtype(const std::string& dtype, const torch::Device& d
   throw ConfigError("dtype '" + dtype + "': expected \"float32\", \"bfloat16\" or \"float16\"");
 }
 
-std::string dtype_name(torch::ScalarType dtype) {
-  switch (dtype) {
-    case torch::kFloat32: return "float32";
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kFloat16: return "float16";
-    default: return c10::toString(dtype);
-  }
-}
-
 }  // namespace regionlm::pipeline

@@ -14,7 +14,4 @@ torch::Device resolve_device(const std::string& device);
 /// "float16"/"fp16". Throws ConfigError for anything else.
 torch::ScalarType resolve_dtype(const std::string& dtype, const torch::Device& device);
 
-/// "float32", "bfloat16", "float16" (for messages and JSON).
-std::string dtype_name(torch::ScalarType dtype);
-
 }  // namespace regionlm::pipeline

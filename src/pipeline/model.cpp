@@ -16,17 +16,6 @@ namespace regionlm {
 
 namespace {
 
-Answer to_answer(llm::GenerationResult result, double encode_ms, double regions_ms) {
-  Answer answer;
-  answer.text = std::move(result.text);
-  answer.tokens = std::move(result.tokens);
-  answer.stop_reason = result.stop_reason;
-  answer.timings = result.timings;
-  answer.encode_ms = encode_ms;
-  answer.regions_ms = regions_ms;
-  return answer;
-}
-
 /// Positions before the first region pair: the part of describe_each's prompt that is the
 /// same for every region.
 int64_t shared_prefix_length(const text::PromptLayout& layout) {
@@ -57,24 +46,52 @@ EncodedImage Model::encode(const std::filesystem::path& image) const {
   return pipeline::encode_image(impl_, vision::load_image(image));
 }
 
-Answer Model::describe(const EncodedImage& image, const std::vector<Region>& regions, const std::string& prompt,
-                       const GenerationOptions& options) const {
+int64_t Model::image_token_count() const { return impl_->osprey->image_token_count(); }
+
+RegionTokens Model::encode_regions(const EncodedImage& image, const std::vector<Region>& regions) const {
+  c10::InferenceMode inference;
+  return pipeline::encode_regions(*impl_, pipeline::Access::data(image, *impl_), regions);
+}
+
+text::PromptLayout Model::layout(const std::string& prompt, int64_t num_regions,
+                                 const std::vector<text::Turn>& history) const {
+  return text::build_prompt(impl_->tokenizer, impl_->conversation, history, prompt, num_regions,
+                            image_token_count(), pipeline::max_prompt_length(*impl_), /*include_image=*/true,
+                            impl_->unmentioned);
+}
+
+torch::Tensor Model::embed(const text::PromptLayout& layout, const EncodedImage& image,
+                           const RegionTokens& regions) const {
+  c10::InferenceMode inference;
+  return impl_->osprey->embed(layout, pipeline::Access::data(image, *impl_).image_tokens, regions);  // [1, L, H]
+}
+
+std::vector<Answer> Model::generate(const text::PromptLayout& layout, const torch::Tensor& embeds,
+                                    const GenerationOptions& options) const {
   c10::InferenceMode inference;
   const pipeline::ModelImpl& model = *impl_;
-  const auto& data = pipeline::Access::data(image, model);
-  // Cheap checks first: placeholders and context length, then regions.
-  const text::PromptLayout layout = pipeline::question_layout(model, prompt, static_cast<int64_t>(regions.size()),
-                                                              data.image_tokens.size(0));
-  const pipeline::RegionTokens tokens = pipeline::encode_regions(model, data, regions);
-  const torch::Tensor embeds = pipeline::embed_layout(model, layout, data, tokens);  // [1, L, hidden]
+  if (embeds.dim() != 3 || embeds.size(1) != layout.length) {
+    throw ShapeError("Model::generate: embeds must be [B, layout.length = " + std::to_string(layout.length) +
+                     ", hidden], got " + c10::str(embeds.sizes()));
+  }
+  llm::KVCache cache(model.config().text, embeds.size(0),
+                     pipeline::cache_capacity(model, layout.length, options.max_new_tokens), model.options());
+  std::vector<Answer> answers;
+  for (auto& result : llm::generate(model.osprey->llama, cache, embeds, options,
+                                    pipeline::decode_setup(model, layout, options, /*cache_final_token=*/false))) {
+    answers.push_back(pipeline::make_answer(std::move(result), 0.0, 0.0));
+  }
+  return answers;
+}
 
-  llm::KVCache cache(model.config.text, 1, pipeline::cache_capacity(model, layout.length, options.max_new_tokens),
-                     model.options());
-  llm::GenerationOptions generation = pipeline::generation_options(options, layout);
-  generation.cache_final_token = false;  // the cache is dropped afterwards
-  return to_answer(llm::generate(model.llama, cache, embeds, generation, pipeline::decode_fn(model),
-                                 model.tokenizer.eos_id()),
-                   0.0, tokens.ms);
+Answer Model::describe(const EncodedImage& image, const std::vector<Region>& regions, const std::string& prompt,
+                       const GenerationOptions& options) const {
+  // Cheap checks first: placeholders and context length, then regions.
+  const text::PromptLayout prompt_layout = layout(prompt, static_cast<int64_t>(regions.size()));
+  const RegionTokens tokens = encode_regions(image, regions);
+  Answer answer = generate(prompt_layout, embed(prompt_layout, image, tokens), options).front();
+  answer.regions_ms = tokens.ms;
+  return answer;
 }
 
 Answer Model::describe(const std::filesystem::path& image, const std::vector<Region>& regions,
@@ -97,47 +114,40 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
                                          const std::string& prompt, const GenerationOptions& options) const {
   c10::InferenceMode inference;
   const pipeline::ModelImpl& model = *impl_;
-  const auto& data = pipeline::Access::data(image, model);
   if (regions.empty()) throw ArgumentError("describe_each: no regions given");
-  if (options.on_token) {
-    throw ArgumentError("describe_each: GenerationOptions::on_token is not supported for a batch; use on_row_token");
-  }
-  const text::PromptLayout layout = pipeline::question_layout(model, prompt, 1, data.image_tokens.size(0));
-  const pipeline::RegionTokens tokens = pipeline::encode_regions(model, data, regions);
-  const int64_t batch = static_cast<int64_t>(regions.size());
+  const text::PromptLayout prompt_layout = layout(prompt, 1);
+  const RegionTokens tokens = encode_regions(image, regions);
+  const int64_t batch = tokens.size();
 
   // One prompt per region: the same layout with that region's tokens.
   std::vector<torch::Tensor> rows;
   for (int64_t r = 0; r < batch; ++r) {
-    pipeline::RegionTokens one{tokens.mask_tokens.narrow(0, r, 1), tokens.pos_tokens.narrow(0, r, 1)};
-    rows.push_back(pipeline::embed_layout(model, layout, data, one));  // [1, L, hidden]
+    const RegionTokens one{tokens.mask_tokens.narrow(0, r, 1), tokens.pos_tokens.narrow(0, r, 1)};
+    rows.push_back(embed(prompt_layout, image, one));  // [1, L, hidden]
   }
   const torch::Tensor embeds = torch::cat(rows, 0);  // [B, L, hidden]
 
   // The text and image before the region are identical in every row: prefill them once and
   // copy their keys/values into every row of the batch cache.
   const auto prefix_start = std::chrono::steady_clock::now();
-  const int64_t prefix = shared_prefix_length(layout);
-  llm::KVCache cache(model.config.text, batch, pipeline::cache_capacity(model, layout.length, options.max_new_tokens),
-                     model.options());
+  const int64_t prefix = shared_prefix_length(prompt_layout);
+  llm::KVCache cache(model.config().text, batch,
+                     pipeline::cache_capacity(model, prompt_layout.length, options.max_new_tokens), model.options());
   if (prefix > 0) {
-    llm::KVCache shared(model.config.text, 1, prefix, model.options());
-    model.llama->forward(embeds.narrow(0, 0, 1).narrow(1, 0, prefix), shared, /*last_only=*/true);
+    llm::KVCache shared(model.config().text, 1, prefix, model.options());
+    model.osprey->llama->forward(embeds.narrow(0, 0, 1).narrow(1, 0, prefix), shared, /*last_only=*/true);
     cache.broadcast_prefix_from(shared, 0, prefix);
   }
-  pipeline::wait_for_device(model.device);
+  pipeline::wait_for_device(model.device());
   const double prefix_ms = pipeline::elapsed_ms(prefix_start);
 
-  llm::GenerationOptions generation = pipeline::generation_options(options, layout);
-  generation.cache_final_token = false;
-  std::vector<llm::GenerationResult> results =
-      llm::generate_batch(model.llama, cache, embeds.narrow(1, prefix, layout.length - prefix), generation,
-                          pipeline::decode_fn(model), model.tokenizer.eos_id());
   std::vector<Answer> answers;
-  for (auto& result : results) {
+  for (auto& result :
+       llm::generate(model.osprey->llama, cache, embeds.narrow(1, prefix, prompt_layout.length - prefix), options,
+                     pipeline::decode_setup(model, prompt_layout, options, /*cache_final_token=*/false))) {
     result.timings.prefill_ms += prefix_ms;
     result.timings.prompt_tokens += prefix;
-    answers.push_back(to_answer(std::move(result), 0.0, tokens.ms));
+    answers.push_back(pipeline::make_answer(std::move(result), 0.0, tokens.ms));
   }
   return answers;
 }
@@ -146,10 +156,11 @@ ChatSession Model::chat(const EncodedImage& image, const std::vector<Region>& re
   return pipeline::start_chat(impl_, image, regions);
 }
 
-const OspreyConfig& Model::config() const { return impl_->config; }
+Osprey Model::osprey() const { return impl_->osprey; }
+const OspreyConfig& Model::config() const { return impl_->config(); }
 const text::Tokenizer& Model::tokenizer() const { return impl_->tokenizer; }
-torch::Device Model::device() const { return impl_->device; }
-torch::ScalarType Model::dtype() const { return impl_->dtype; }
+torch::Device Model::device() const { return impl_->device(); }
+torch::ScalarType Model::dtype() const { return impl_->dtype(); }
 const std::string& Model::image_prefix() const { return impl_->conversation.image_prefix; }
 const std::string& Model::conversation_template() const { return impl_->conversation.name; }
 const std::vector<std::string>& Model::unused_keys() const { return impl_->unused_keys; }

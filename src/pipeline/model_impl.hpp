@@ -1,48 +1,37 @@
 #pragma once
-// The loaded model behind regionlm::Model: configuration, tokenizer and the four modules,
-// immutable after load and shared by every Model copy, EncodedImage check and ChatSession.
+// The loaded model behind regionlm::Model: the Osprey composition, tokenizer and prompt
+// template, immutable after load and shared by every Model copy, EncodedImage check and
+// ChatSession.
 #include <torch/types.h>
 
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "regionlm/config.hpp"
-#include "regionlm/llm/llama.hpp"
-#include "regionlm/region/mask_extractor.hpp"
+#include "regionlm/osprey.hpp"
 #include "regionlm/text/conversation.hpp"
+#include "regionlm/text/sequence.hpp"
 #include "regionlm/text/tokenizer.hpp"
-#include "regionlm/vision/convnext.hpp"
-#include "regionlm/vision/projector.hpp"
 
 namespace regionlm::pipeline {
 
 struct ModelImpl {
-  ModelImpl(OspreyConfig config_, text::Tokenizer tokenizer_)
-      : config(std::move(config_)), tokenizer(std::move(tokenizer_)) {}
-
-  OspreyConfig config;
-  text::Tokenizer tokenizer;
-  text::ConversationTemplate conversation;  // template, its image_prefix as chosen at load
-  torch::Device device{torch::kCPU};  // where every module and activation lives
-  torch::ScalarType dtype = torch::kFloat32;  // vision, projector and decoder dtype
+  ModelImpl(Osprey osprey_, text::Tokenizer tokenizer_, text::ConversationTemplate conversation_)
+      : osprey(std::move(osprey_)), tokenizer(std::move(tokenizer_)), conversation(std::move(conversation_)) {}
 
   // torch's forward() methods are non-const although inference never changes the weights;
-  // `mutable` lets the immutable ModelImpl call them from any thread.
-  mutable vision::ConvNeXt vision{nullptr};
-  mutable vision::Projector projector{nullptr};
-  mutable region::MaskExtractor extractor{nullptr};  // float32, as Osprey runs it
-  llm::Llama llama{nullptr};
+  // `mutable` lets the immutable ModelImpl run them from any thread.
+  mutable Osprey osprey;
+  text::Tokenizer tokenizer;
+  text::ConversationTemplate conversation;  // template, its image_prefix as chosen at load
+  std::vector<std::string> unused_keys;     // checkpoint keys no module consumed
+  text::UnmentionedRegions unmentioned = text::UnmentionedRegions::Introduce;  // LoadOptions::strict_regions
 
-  std::vector<std::string> unused_keys;  // checkpoint keys no module consumed
-
+  const OspreyConfig& config() const { return osprey->config(); }
   /// Model dtype on the model device: vision inputs, decoder embeddings, KV caches.
-  torch::TensorOptions options() const { return torch::TensorOptions().device(device).dtype(dtype); }
+  const torch::TensorOptions& options() const { return osprey->options(); }
+  torch::Device device() const { return options().device(); }
+  torch::ScalarType dtype() const { return c10::typeMetaToScalarType(options().dtype()); }
 };
-
-/// Builds the modules for `config` on `device` in `dtype` (extractor in float32) with
-/// uninitialised weights. Also used by tests to run the forward path on the `meta` device.
-/// Throws ConfigError for inconsistent widths (projector input vs trunk stage, ...).
-void build_modules(ModelImpl& impl);
 
 }  // namespace regionlm::pipeline

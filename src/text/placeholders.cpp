@@ -36,6 +36,17 @@ std::string plural(int64_t n, const char* word) {
 
 }  // namespace
 
+std::string region_header(int64_t num_regions) {
+  if (num_regions < 1) throw ArgumentError("region_header: num_regions must be >= 1, got " + std::to_string(num_regions));
+  std::string header = "Ther are " + std::to_string(num_regions) +
+                       (num_regions == 1 ? " part region" : " part regions") + " in the picture: ";
+  for (int64_t r = 1; r <= num_regions; ++r) {
+    if (r > 1) header += ",";
+    header += "region" + std::to_string(r) + "<region" + std::to_string(r) + ">";
+  }
+  return header + ". ";
+}
+
 ExpandedPrompt expand_region_placeholders(const std::string& prompt, int64_t num_regions) {
   return expand_region_placeholders(prompt, num_regions, true);
 }

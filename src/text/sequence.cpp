@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <optional>
 #include <string_view>
 
@@ -87,7 +88,7 @@ void finish_layout(PromptLayout& layout, int64_t max_length, const char* what) {
 PromptLayout build_prompt(const Tokenizer& tok, const ConversationTemplate& tmpl,
                           const std::vector<Turn>& history, const std::string& question,
                           int64_t num_regions, int64_t num_image_tokens, int64_t max_length,
-                          bool include_image) {
+                          bool include_image, UnmentionedRegions unmentioned) {
   if (include_image && num_image_tokens <= 0) {
     throw ArgumentError("num_image_tokens must be > 0 when the prompt includes the image, got " +
                         std::to_string(num_image_tokens));
@@ -101,12 +102,26 @@ PromptLayout build_prompt(const Tokenizer& tok, const ConversationTemplate& tmpl
     region_order.insert(region_order.end(), e.region_order.begin(), e.region_order.end());
     return std::move(e.text);
   };
+  // The first user message names every region, or is introduced by the region header.
+  const std::string& first = history.empty() ? question : history.front().user;
+  std::vector<int64_t> first_mentions = expand_region_placeholders(first, num_regions, false).region_order;
+  std::sort(first_mentions.begin(), first_mentions.end());
+  first_mentions.erase(std::unique(first_mentions.begin(), first_mentions.end()), first_mentions.end());
+  const bool introduce = unmentioned == UnmentionedRegions::Introduce && num_regions > 0 &&
+                         static_cast<int64_t>(first_mentions.size()) < num_regions;
+  const auto expand_first = [&](const std::string& message, const std::string& what) {
+    std::string header;
+    if (introduce) header = expand(region_header(num_regions), "region header");
+    return header + expand(message, what);
+  };
   for (size_t i = 0; i < history.size(); ++i) {
     const std::string n = std::to_string(i + 1);
     check_message(history[i].assistant, "answer of history turn " + n, true);
-    expanded_history.push_back({expand(history[i].user, "question of history turn " + n), history[i].assistant});
+    const std::string what = "question of history turn " + n;
+    expanded_history.push_back({i == 0 ? expand_first(history[i].user, what) : expand(history[i].user, what),
+                                history[i].assistant});
   }
-  const std::string expanded_question = expand(question, "question");
+  const std::string expanded_question = history.empty() ? expand_first(question, "question") : expand(question, "question");
   check_all_regions_referenced(region_order, num_regions);
   if (!region_order.empty()) {
     tok.mask_id();  // ConfigError up front when the tokenizer has no region tokens

@@ -2,29 +2,15 @@
 
 #include <torch/torch.h>
 
-#include <regex>
-
+#include "regionlm/config.hpp"
 #include "regionlm/error.hpp"
 
 namespace regionlm::vision {
-namespace {
-
-// Number of Linear layers of a projector type: 1 for "linear", N for "mlp<N>x_gelu".
-int64_t linear_count(const std::string& type) {
-  if (type == "linear") return 1;
-  static const std::regex mlp_pattern("^mlp([1-9][0-9]?)x_gelu$");
-  std::smatch match;
-  if (std::regex_match(type, match, mlp_pattern)) return std::stoll(match[1].str());
-  throw ConfigError("Projector: unsupported mm_projector_type '" + type +
-                    "', expected \"linear\" or \"mlp<N>x_gelu\" (Osprey: \"mlp2x_gelu\")");
-}
-
-}  // namespace
 
 ProjectorImpl::ProjectorImpl(const std::string& type, int64_t in_dim, int64_t out_dim,
                              const torch::TensorOptions& options)
     : in_dim_(in_dim), out_dim_(out_dim) {
-  const int64_t count = linear_count(type);
+  const int64_t count = projector_linear_count(type);
   if (in_dim <= 0 || out_dim <= 0) {
     throw ConfigError("Projector: widths must be positive, got in_dim " +
                       std::to_string(in_dim) + ", out_dim " + std::to_string(out_dim));

@@ -112,16 +112,16 @@ void BM_GenerateGreedy64(benchmark::State& state, torch::ScalarType dtype) {
     c10::InferenceMode inference;
     prompt = model->embed(prompt_ids(model));  // [1, P, H]
   }
-  regionlm::llm::GenerationOptions options;
+  regionlm::GenerationOptions options;
   options.max_new_tokens = kNewTokens;
-  options.cache_final_token = false;
-  const auto no_text = [](const std::vector<int64_t>&) { return std::string(); };
+  regionlm::llm::DecodeSetup no_text;  // no detokenizing: this measures the decoder
+  no_text.make_decoder = [] { return regionlm::llm::TokenDecoder([](int64_t) { return std::string(); }); };
   KVCache cache(model->config(), 1, kPrompt + kNewTokens, model->options());
   double prefill_ms = 0;
   double decode_rate = 0;
   for (auto _ : state) {
     cache.reset();
-    const auto result = regionlm::llm::generate(model, cache, prompt, options, no_text, -1);
+    const auto result = regionlm::llm::generate(model, cache, prompt, options, no_text).front();
     prefill_ms += result.timings.prefill_ms;
     decode_rate += result.timings.decode_tokens_per_second;
   }

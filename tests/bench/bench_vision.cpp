@@ -17,6 +17,7 @@
 #include "regionlm/vision/convnext.hpp"
 #include "regionlm/vision/preprocess.hpp"
 #include "regionlm/vision/projector.hpp"
+#include "regionlm/osprey.hpp"
 
 namespace {
 
@@ -51,7 +52,7 @@ void randomise(torch::nn::Module& module) {
 ConvNeXt make_trunk(torch::ScalarType dtype) {
   ConvNeXt trunk(regionlm::VisionConfig{}, torch::TensorOptions().dtype(dtype));
   if (const char* path = std::getenv("REGIONLM_BENCH_VISION_WEIGHTS"); path && *path) {
-    regionlm::load_module(*trunk, regionlm::load_weights(path), "visual.trunk.");
+    regionlm::load_module(*trunk, regionlm::load_weights(path), regionlm::osprey_keys::kClipTrunk);
   } else {
     randomise(*trunk);
   }

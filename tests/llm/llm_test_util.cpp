@@ -57,22 +57,58 @@ llm::Llama successor_llama(int64_t vocab) {
   return model;
 }
 
-llm::DecodeFn piece_decoder(std::vector<std::string> pieces, int64_t eos) {
-  return [pieces = std::move(pieces), eos](const std::vector<int64_t>& ids) {
-    std::string text;
-    for (const int64_t id : ids) {
-      if (id != eos) text += pieces.at(static_cast<size_t>(id));
-    }
-    // Drop an incomplete trailing UTF-8 sequence: find the last lead byte and check that
-    // all its continuation bytes are present.
-    size_t lead = text.size();
-    while (lead > 0 && (static_cast<unsigned char>(text[lead - 1]) & 0xC0) == 0x80) --lead;
-    if (lead == 0) return text;
-    const auto byte = static_cast<unsigned char>(text[lead - 1]);
-    const size_t expected = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1;
-    if (text.size() - (lead - 1) < expected) text.resize(lead - 1);
-    return text;
+namespace {
+
+/// Whole text of `ids` over `pieces`, without `eos`, cut before an incomplete UTF-8 tail.
+std::string decode_pieces(const std::vector<std::string>& pieces, int64_t eos, const std::vector<int64_t>& ids) {
+  std::string text;
+  for (const int64_t id : ids) {
+    if (id != eos) text += pieces.at(static_cast<size_t>(id));
+  }
+  // Drop an incomplete trailing UTF-8 sequence: find the last lead byte and check that all
+  // its continuation bytes are present.
+  size_t lead = text.size();
+  while (lead > 0 && (static_cast<unsigned char>(text[lead - 1]) & 0xC0) == 0x80) --lead;
+  if (lead == 0) return text;
+  const auto byte = static_cast<unsigned char>(text[lead - 1]);
+  const size_t expected = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1;
+  if (text.size() - (lead - 1) < expected) text.resize(lead - 1);
+  return text;
+}
+
+}  // namespace
+
+llm::DecodeSetup piece_setup(std::vector<std::string> pieces, int64_t eos) {
+  llm::DecodeSetup setup;
+  setup.make_decoder = [pieces = std::move(pieces), eos]() -> llm::TokenDecoder {
+    // Per row: every id so far and how much of their text was returned.
+    auto ids = std::make_shared<std::vector<int64_t>>();
+    auto returned = std::make_shared<size_t>(0);
+    return [pieces, eos, ids, returned](int64_t id) {
+      ids->push_back(id);
+      const std::string text = decode_pieces(pieces, eos, *ids);
+      std::string fresh = text.size() > *returned ? text.substr(*returned) : std::string();
+      *returned = std::max(*returned, text.size());
+      return fresh;
+    };
   };
+  setup.eos_token_id = eos;
+  setup.cache_final_token = true;
+  return setup;
+}
+
+llm::DecodeSetup silent_setup(int64_t eos) {
+  llm::DecodeSetup setup;
+  setup.make_decoder = [] { return llm::TokenDecoder([](int64_t) { return std::string(); }); };
+  setup.eos_token_id = eos;
+  setup.cache_final_token = true;
+  return setup;
+}
+
+llm::GenerationResult generate_one(const llm::Llama& model, llm::KVCache& cache, const torch::Tensor& prompt_embeds,
+                                   const GenerationOptions& options, const llm::DecodeSetup& setup) {
+  if (cache.batch() != 1) throw std::logic_error("generate_one needs a batch-1 cache");
+  return llm::generate(model, cache, prompt_embeds, options, setup).front();
 }
 
 fs::path llama_reference_dir() {

@@ -26,9 +26,17 @@ llm::Llama random_llama(const LlamaConfig& config, uint64_t seed,
 /// identity. Gives generation tests a known token sequence.
 llm::Llama successor_llama(int64_t vocab);
 
-/// Toy tokenizer over fixed byte pieces: decode concatenates them, skips `eos`, and drops an
-/// incomplete trailing UTF-8 sequence like the real tokenizer's decode.
-llm::DecodeFn piece_decoder(std::vector<std::string> pieces, int64_t eos);
+/// A DecodeSetup over a toy tokenizer of fixed byte pieces: each row's decoder concatenates
+/// them, skips `eos`, and holds back an incomplete trailing UTF-8 sequence like the real
+/// streaming decoder. EOS stops generation at `eos`; the final token is cached.
+llm::DecodeSetup piece_setup(std::vector<std::string> pieces, int64_t eos);
+
+/// A DecodeSetup whose decoders produce no text, with the given EOS (< 0: none).
+llm::DecodeSetup silent_setup(int64_t eos = -1);
+
+/// The single row of a batch-1 generate().
+llm::GenerationResult generate_one(const llm::Llama& model, llm::KVCache& cache, const torch::Tensor& prompt_embeds,
+                                   const GenerationOptions& options, const llm::DecodeSetup& setup);
 
 /// Directory with the outputs of tests/llm/llama_reference.py, generated once per script
 /// version and shared by all test processes (each ctest test is its own process).

@@ -58,7 +58,7 @@ TEST(Cli, DefaultPromptDescribesEachRegionLikeTheLibrary) {
     EXPECT_EQ(answer.at("region"), r + 1);
     EXPECT_EQ(tokens_of(answer), library[r].tokens);
     EXPECT_EQ(answer.at("text"), library[r].text);
-    EXPECT_EQ(answer.at("stop_reason"), llm::to_string(library[r].stop_reason));
+    EXPECT_EQ(answer.at("stop_reason"), to_string(library[r].stop_reason));
   }
   for (const char* key : {"load_ms", "encode_ms", "prefill_ms", "decode_ms", "total_ms", "generated_tokens"}) {
     EXPECT_TRUE(out.at("timings").contains(key)) << key;

@@ -13,6 +13,7 @@
 
 #include "pipeline_test_util.hpp"
 #include "regionlm/io/weights.hpp"
+#include "regionlm/osprey.hpp"
 #include "test_util.hpp"
 
 namespace regionlm::test {
@@ -20,7 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kTrunkPrefix = "model.vision_tower.vision_tower.visual.trunk.";
 
 std::pair<int, std::string> convert(const fs::path& src, const fs::path& dst,
                                     const std::vector<std::string>& options = {}) {
@@ -39,8 +39,8 @@ std::map<std::string, torch::Tensor> original_tensors() {
   const Weights shards = load_weights(reference().model_clipfile);
   for (const auto& name : shards.names()) out[name] = shards.get(name);
   const Weights clip = load_weights(reference().model_clipfile / "clip" / "open_clip_pytorch_model.bin");
-  for (const auto& name : clip.names_with_prefix("visual.trunk.")) {
-    out[kTrunkPrefix + name.substr(std::string("visual.trunk.").size())] = clip.get(name);
+  for (const auto& name : clip.names_with_prefix(osprey_keys::kClipTrunk)) {
+    out[osprey_keys::kTrunk + name.substr(std::string(osprey_keys::kClipTrunk).size())] = clip.get(name);
   }
   return out;
 }

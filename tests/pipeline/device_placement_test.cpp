@@ -16,9 +16,11 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
-#include "pipeline/inference.hpp"
 #include "pipeline_test_util.hpp"
 #include "regionlm/llm/kv_cache.hpp"
+#include "regionlm/osprey.hpp"
+#include "regionlm/region/masks.hpp"
+#include "regionlm/vision/preprocess.hpp"
 
 namespace {
 
@@ -108,49 +110,50 @@ TORCH_LIBRARY_IMPL(aten, Meta, m) {
 namespace regionlm::test {
 namespace {
 
-std::shared_ptr<const pipeline::ModelImpl> meta_model(torch::ScalarType dtype) {
-  auto impl = std::make_shared<pipeline::ModelImpl>(load_osprey_config(reference().model),
-                                                    text::Tokenizer::load(reference().model));
-  impl->device = torch::Device(torch::kMeta);
-  impl->dtype = dtype;
-  impl->conversation = text::conversation_template("osprey_v1");
-  pipeline::build_modules(*impl);  // uninitialised parameters, all on meta
-  return impl;
+/// The Osprey composition with uninitialised parameters, all on meta.
+Osprey meta_osprey(torch::ScalarType dtype) {
+  return Osprey(load_osprey_config(reference().model), torch::TensorOptions().device(torch::kMeta).dtype(dtype));
 }
 
 void expect_meta(const torch::Tensor& t, const std::string& what) {
   EXPECT_TRUE(t.device().is_meta()) << what << " is on " << t.device();
 }
 
+// The composition's steps, as Model runs them: preprocess -> features -> image tokens;
+// masks -> region tokens; layout -> embeddings -> decoder prefill.
 void run_prefill_on_meta(torch::ScalarType dtype) {
-  const auto model = meta_model(dtype);
-  for (const auto& p : model->vision->parameters()) expect_meta(p, "vision parameter");
-  for (const auto& p : model->llama->parameters()) expect_meta(p, "decoder parameter");
+  Osprey osprey = meta_osprey(dtype);
+  for (const auto& p : osprey->trunk->parameters()) expect_meta(p, "vision parameter");
+  for (const auto& p : osprey->llama->parameters()) expect_meta(p, "decoder parameter");
+  const OspreyConfig& config = osprey->config();
 
   c10::InferenceMode guard;
   cv::Mat rgb;
   cv::cvtColor(cv::imread(reference().image.string(), cv::IMREAD_COLOR), rgb, cv::COLOR_BGR2RGB);
-  const EncodedImage image = pipeline::encode_image(model, rgb);
-  for (const auto& f : image.features()) expect_meta(f, "feature map");
-  expect_meta(image.image_tokens(), "image tokens");
+  const auto features = osprey->vision_features(vision::preprocess(rgb, config.vision, osprey->options()));
+  for (const auto& f : features) expect_meta(f, "feature map");
+  const torch::Tensor image_tokens = osprey->image_tokens(features).squeeze(0);  // [N, H]
+  expect_meta(image_tokens, "image tokens");
+  EXPECT_EQ(image_tokens.size(0), osprey->image_token_count());
 
-  const auto& data = pipeline::Access::data(image, *model);
   const auto regions = reference().regions(nlohmann::json{0, 1, 2});
-  const auto tokens = pipeline::encode_regions(*model, data, regions);
+  const auto tokens = osprey->region_tokens(features, regions_to_masks(regions, rgb.rows, rgb.cols, torch::kMeta));
   expect_meta(tokens.mask_tokens, "mask tokens");
   expect_meta(tokens.pos_tokens, "position tokens");
   EXPECT_EQ(tokens.mask_tokens.scalar_type(), dtype);
 
   const std::string prompt = reference().find_case("repeated")["prompt"];
-  const auto layout = pipeline::question_layout(*model, prompt, 2, data.image_tokens.size(0));
-  const torch::Tensor embeds = pipeline::embed_layout(*model, layout, data, tokens);  // [1, L, H]
+  const auto layout = text::build_prompt(text::Tokenizer::load(reference().model), text::conversation_template("osprey_v1"),
+                                         {}, prompt, 2, osprey->image_token_count(),
+                                         config.text.max_position_embeddings - 1);
+  const torch::Tensor embeds = osprey->embed(layout, image_tokens, tokens);  // [1, L, H]
   expect_meta(embeds, "prompt embeddings");
   EXPECT_EQ(embeds.size(1), layout.length);
 
-  llm::KVCache cache(model->config.text, 1, layout.length + 1, model->options());
-  const torch::Tensor logits = model->llama->forward(embeds, cache, /*last_only=*/true);  // [1, 1, V]
+  llm::KVCache cache(config.text, 1, layout.length + 1, osprey->options());
+  const torch::Tensor logits = osprey->llama->forward(embeds, cache, /*last_only=*/true);  // [1, 1, V]
   expect_meta(logits, "logits");
-  EXPECT_EQ(logits.size(2), model->config.text.vocab_size);
+  EXPECT_EQ(logits.size(2), config.text.vocab_size);
   EXPECT_EQ(cache.length(), layout.length);
 }
 

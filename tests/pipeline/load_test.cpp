@@ -5,7 +5,6 @@
 
 #include <fstream>
 
-#include "pipeline/inference.hpp"
 #include "pipeline_test_util.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/io/weights.hpp"
@@ -118,10 +117,7 @@ TEST(ModelLoad, PromptTextIsConfigurable) {
   const Model eval = Model::load(reference().model, options);
   EXPECT_EQ(eval.image_prefix(), prompts::kImagePrefixEval);
   // The prefix reaches the prompt: the evaluation prefix adds a "." line.
-  const auto& a = impl_of(model);
-  const auto& b = impl_of(eval);
-  EXPECT_GT(pipeline::question_layout(b, prompts::kShortDescription, 1, 16).length,
-            pipeline::question_layout(a, prompts::kShortDescription, 1, 16).length);
+  EXPECT_GT(eval.layout(prompts::kShortDescription, 1).length, model.layout(prompts::kShortDescription, 1).length);
 }
 
 TEST(ModelLoad, ProgressGoesFromZeroToOneThroughEveryPart) {
@@ -152,13 +148,11 @@ TEST(ModelLoad, Bfloat16OnCpuStaysCloseToFloat32) {
   EXPECT_EQ(image.image_tokens().scalar_type(), torch::kBFloat16);
   const auto& c = reference().find_case("short0");
   c10::InferenceMode guard;
-  const auto& impl = impl_of(bf16);
-  const auto& data = pipeline::Access::data(image, impl);
-  const auto layout = pipeline::question_layout(impl, c["prompt"], 1, data.image_tokens.size(0));
-  const auto tokens = pipeline::encode_regions(impl, data, reference().regions(c["regions"]));
-  llm::KVCache cache(impl.config.text, 1, layout.length, impl.options());
-  const torch::Tensor logits =
-      impl.llama->forward(pipeline::embed_layout(impl, layout, data, tokens), cache, true).reshape({-1});
+  const auto layout = bf16.layout(c["prompt"], 1);
+  const RegionTokens tokens = bf16.encode_regions(image, reference().regions(c["regions"]));
+  const Osprey osprey = bf16.osprey();
+  llm::KVCache cache(bf16.config().text, 1, layout.length, osprey->options());
+  const torch::Tensor logits = osprey->llama->forward(bf16.embed(layout, image, tokens), cache, true).reshape({-1});
   EXPECT_LT(max_abs_diff(logits, reference().tensor("short0.logits0")), 0.25);
 }
 

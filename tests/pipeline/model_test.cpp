@@ -8,10 +8,10 @@
 
 #include <thread>
 
-#include "pipeline/inference.hpp"
 #include "pipeline_test_util.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/llm/generation.hpp"
+#include "regionlm/text/placeholders.hpp"
 #include "regionlm/text/sequence.hpp"
 
 namespace regionlm::test {
@@ -70,13 +70,10 @@ TEST(Model, DescribeEachEqualsDescribePerRegion) {
   }
 }
 
-TEST(Model, DescribeEachRejectsEmptyRegionsAndPerTokenCallback) {
+TEST(Model, DescribeEachRejectsEmptyRegionsAndMultiRegionPrompts) {
   const Model& model = reference_model();
   const EncodedImage image = model.encode(reference().image);
   EXPECT_THROW(model.describe_each(image, {}, prompts::kShortDescription), ArgumentError);
-  GenerationOptions options = greedy(2);
-  options.on_token = [](const std::string&) { return true; };
-  EXPECT_THROW(model.describe_each(image, three_regions(), prompts::kShortDescription, options), ArgumentError);
   // Two different regions in one prompt is not a per-region question.
   EXPECT_THROW(model.describe_each(image, three_regions(), "Is <region1> left of <region2>?"), ArgumentError);
 }
@@ -86,18 +83,10 @@ std::vector<int64_t> fresh_conversation_answer(const Model& model, const Encoded
                                                const std::vector<Region>& regions,
                                                const std::vector<text::Turn>& history, const std::string& question,
                                                int64_t* prompt_length) {
-  c10::InferenceMode guard;
-  const auto& impl = impl_of(model);
-  const auto& data = pipeline::Access::data(image, impl);
-  const auto layout = text::build_prompt(impl.tokenizer, impl.conversation, history, question,
-                                         static_cast<int64_t>(regions.size()), data.image_tokens.size(0),
-                                         pipeline::max_prompt_length(impl));
+  const auto layout = model.layout(question, static_cast<int64_t>(regions.size()), history);
   *prompt_length = layout.length;
-  const auto tokens = pipeline::encode_regions(impl, data, regions);
-  llm::KVCache cache(impl.config.text, 1, layout.length + kMaxNew, impl.options());
-  return llm::generate(impl.llama, cache, pipeline::embed_layout(impl, layout, data, tokens), greedy(kMaxNew),
-                       pipeline::decode_fn(impl), impl.tokenizer.eos_id())
-      .tokens;
+  const RegionTokens tokens = model.encode_regions(image, regions);
+  return model.generate(layout, model.embed(layout, image, tokens), greedy(kMaxNew)).front().tokens;
 }
 
 TEST(Model, ChatTurnTwoEqualsFreshPrefillWithoutReprefillingTurnOne) {
@@ -133,8 +122,9 @@ TEST(Model, ChatRejectsBadQuestionsAndStaysUsable) {
   const EncodedImage image = model.encode(reference().image);
   const auto regions = reference().regions(nlohmann::json{0, 1});
   ChatSession session = model.chat(image, regions);
-  // The first question must reference every region.
-  EXPECT_THROW(session.ask("What is <region1>?", greedy(2)), ArgumentError);
+  // A placeholder naming a region that does not exist is refused before anything changes.
+  EXPECT_THROW(session.ask("What is <region3>?", greedy(2)), ArgumentError);
+  EXPECT_TRUE(session.history().empty());
   const Answer a1 = session.ask("Is <region1> left of <region2>?", greedy(kMaxNew));
   EXPECT_THROW(session.ask("What is <region3>?", greedy(2)), ArgumentError);
   EXPECT_EQ(session.history().size(), 1u);
@@ -144,6 +134,51 @@ TEST(Model, ChatRejectsBadQuestionsAndStaysUsable) {
   EXPECT_TRUE(session.history().empty());
   EXPECT_EQ(session.cached_positions(), 0);
   EXPECT_EQ(session.ask("Is <region1> left of <region2>?", greedy(kMaxNew)).tokens, a1.tokens);
+}
+
+// Any region in any turn: regions the first question leaves unmentioned are introduced by
+// Osprey's header, exactly as if the user had written it.
+TEST(Model, UnmentionedRegionsAreIntroducedWithOspreysHeader) {
+  const Model& model = reference_model();
+  const EncodedImage image = model.encode(reference().image);
+  const auto regions = reference().regions(nlohmann::json{0, 1, 2});
+  const std::string question = "What is in <region2>? Using a short phrase.";
+  const Answer introduced = model.describe(image, regions, question, greedy(kMaxNew));
+  const Answer written = model.describe(image, regions, text::region_header(3) + question, greedy(kMaxNew));
+  EXPECT_EQ(introduced.tokens, written.tokens);
+  EXPECT_EQ(introduced.timings.prompt_tokens, written.timings.prompt_tokens);
+  EXPECT_EQ(model.layout(question, 3).length, model.layout(text::region_header(3) + question, 3).length);
+
+  // A chat asks about one region per turn; each turn equals a fresh prefill of the whole
+  // conversation with the header written out in the first question.
+  ChatSession session = model.chat(image, regions);
+  std::vector<text::Turn> written_history;
+  for (const std::string q : {"What is in <region1>? Using a short phrase.", "What is in <region3>? Using a short phrase.",
+                              "And <region2>?"}) {
+    int64_t length = 0;
+    const auto expected = fresh_conversation_answer(model, image, regions, written_history,
+                                                    written_history.empty() ? text::region_header(3) + q : q, &length);
+    const Answer answer = session.ask(q, greedy(kMaxNew));
+    EXPECT_EQ(answer.tokens, expected) << q;
+    written_history.push_back({written_history.empty() ? text::region_header(3) + q : q, session.history().back().assistant});
+  }
+}
+
+TEST(Model, StrictRegionsRefuseUnmentionedRegions) {
+  LoadOptions options = cpu();
+  options.strict_regions = true;
+  const Model strict = Model::load(reference().model, options);
+  const EncodedImage image = strict.encode(reference().image);
+  const auto regions = three_regions();
+  try {
+    strict.describe(image, regions, prompts::kShortDescription, greedy(2));
+    ADD_FAILURE() << "strict_regions accepted a prompt naming 1 of 3 regions";
+  } catch (const ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("regions 2, 3 of 3 are never referenced"), std::string::npos) << e.what();
+  }
+  ChatSession session = strict.chat(image, {regions[0], regions[1]});
+  EXPECT_THROW(session.ask("What is <region1>?", greedy(2)), ArgumentError);
+  EXPECT_NO_THROW(session.ask("Is <region1> left of <region2>?", greedy(2)));
 }
 
 TEST(Model, ChatGrowsItsCacheForLongConversations) {
@@ -187,8 +222,9 @@ TEST(Model, StreamingPiecesConcatenateToTheAnswer) {
   const Model& model = reference_model();
   std::string streamed;
   GenerationOptions options = greedy(kMaxNew);
-  options.on_token = [&](const std::string& piece) {
-    streamed += piece;
+  options.on_step = [&](const Step& step) {
+    EXPECT_EQ(step.row, 0);
+    streamed += step.piece;
     return true;
   };
   const Answer answer = model.describe(reference().image, reference().regions(nlohmann::json{0}),
@@ -210,8 +246,6 @@ TEST(Model, ArgumentErrorsNameTheProblem) {
   };
   // Placeholders vs regions.
   EXPECT_NE(message_of([&] { model.describe(image, {regions[0]}, "Is <region1> left of <region2>?"); }).find("region"),
-            std::string::npos);
-  EXPECT_NE(message_of([&] { model.describe(image, regions, prompts::kShortDescription); }).find("never referenced"),
             std::string::npos);
   // A mask of another size than the image.
   const Region small = Region::from_mask(cv::Mat::ones(10, 10, CV_8UC1));

@@ -7,7 +7,6 @@
 
 #include <iostream>
 
-#include "pipeline/inference.hpp"
 #include "pipeline_test_util.hpp"
 #include "regionlm/llm/kv_cache.hpp"
 
@@ -43,14 +42,11 @@ std::string strip(const std::string& s) {
 torch::Tensor first_logits(const Model& model, const EncodedImage& image, const std::vector<Region>& regions,
                            const std::string& prompt) {
   c10::InferenceMode guard;
-  const auto& impl = impl_of(model);
-  const auto& data = pipeline::Access::data(image, impl);
-  const auto layout = pipeline::question_layout(impl, prompt, static_cast<int64_t>(regions.size()),
-                                                data.image_tokens.size(0));
-  const auto tokens = pipeline::encode_regions(impl, data, regions);
-  const torch::Tensor embeds = pipeline::embed_layout(impl, layout, data, tokens);  // [1, L, H]
-  llm::KVCache cache(impl.config.text, 1, layout.length, impl.options());
-  return impl.llama->forward(embeds, cache, /*last_only=*/true).reshape({-1});  // [vocab]
+  const auto layout = model.layout(prompt, static_cast<int64_t>(regions.size()));
+  const torch::Tensor embeds = model.embed(layout, image, model.encode_regions(image, regions));  // [1, L, H]
+  const Osprey osprey = model.osprey();
+  llm::KVCache cache(model.config().text, 1, layout.length, osprey->options());
+  return osprey->llama->forward(embeds, cache, /*last_only=*/true).reshape({-1});  // [vocab]
 }
 
 TEST(PipelineParity, ReferenceCoversThePromptKinds) {
@@ -69,13 +65,11 @@ TEST(PipelineParity, ReferenceCoversThePromptKinds) {
 }
 
 TEST(PipelineParity, PromptIdsMatchReference) {
-  const auto& impl = impl_of(reference_model());
-  const EncodedImage image = reference_model().encode(reference().image);
+  const Model& model = reference_model();
   for (const auto& c : single_turn_cases()) {
     SCOPED_TRACE(c["name"].get<std::string>());
-    const auto layout = pipeline::question_layout(impl, c["prompt"], static_cast<int64_t>(c["regions"].size()),
-                                                  image.image_tokens().size(0));
-    EXPECT_EQ(text::layout_ids(layout, impl.tokenizer), reference().ids(c["name"].get<std::string>() + ".input_ids"));
+    const auto layout = model.layout(c["prompt"], static_cast<int64_t>(c["regions"].size()));
+    EXPECT_EQ(text::layout_ids(layout, model.tokenizer()), reference().ids(c["name"].get<std::string>() + ".input_ids"));
     EXPECT_EQ(region_indices(layout), c["order"].get<std::vector<int64_t>>());
   }
 }
@@ -87,9 +81,7 @@ TEST(PipelineParity, ImageAndRegionTokensMatchReference) {
   std::cout << "  max |image token - reference| = " << image_diff << "\n";
   EXPECT_LT(image_diff, kTokenTolerance);
 
-  c10::InferenceMode guard;
-  const auto tokens = pipeline::encode_regions(impl_of(model), pipeline::Access::data(image, impl_of(model)),
-                                               reference().regions(nlohmann::json{0, 1, 2}));
+  const RegionTokens tokens = model.encode_regions(image, reference().regions(nlohmann::json{0, 1, 2}));
   EXPECT_LT(max_abs_diff(tokens.mask_tokens, reference().tensor("mask_tokens")), kTokenTolerance);
   EXPECT_LT(max_abs_diff(tokens.pos_tokens, reference().tensor("pos_tokens")), kTokenTolerance);
 }

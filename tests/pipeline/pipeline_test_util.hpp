@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/access.hpp"
 #include "reference_data.hpp"
 #include "regionlm/model.hpp"
 
@@ -24,8 +23,6 @@ inline const Model& reference_model() {
   static const Model model = Model::load(reference().model, cpu());
   return model;
 }
-
-inline const pipeline::ModelImpl& impl_of(const Model& model) { return *pipeline::Access::impl(model); }
 
 /// Greedy decoding of at most `max_new_tokens`.
 inline GenerationOptions greedy(int64_t max_new_tokens) {

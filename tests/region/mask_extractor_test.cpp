@@ -14,9 +14,11 @@
 #include "regionlm/io/weights.hpp"
 #include "regionlm/region/mask_extractor.hpp"
 #include "regionlm/region/masks.hpp"
+#include "regionlm/osprey.hpp"
 #include "test_util.hpp"
 
-namespace regionlm::region {
+namespace regionlm::test {
+using namespace regionlm::region;
 namespace {
 
 using ::testing::HasSubstr;
@@ -40,7 +42,7 @@ Fixture open_fixture(const std::filesystem::path& file) {
                               std::stoll(f.meta.at("out_dim")),
                               std::stoll(f.meta.at("mask_shape")),
                               torch::TensorOptions().dtype(torch::kFloat32));
-  load_module(*f.extractor, f.weights, "mask_extractor.");
+  load_module(*f.extractor, f.weights, osprey_keys::kExtractor);
   for (const auto& name : kLevelNames) f.features.push_back(f.weights.get("input." + name));
   f.masks = f.weights.get("input.masks");
   return f;
@@ -84,8 +86,8 @@ TEST(MaskExtractorParity, ParameterNamesAreTheCheckpointKeys) {
   ASSERT_FALSE(files.empty());
   Fixture f = open_fixture(files.front());
   std::set<std::string> module_keys;
-  for (const auto& p : f.extractor->named_parameters()) module_keys.insert("mask_extractor." + p.key());
-  const auto stored = f.weights.names_with_prefix("mask_extractor.");
+  for (const auto& p : f.extractor->named_parameters()) module_keys.insert(osprey_keys::kExtractor + p.key());
+  const auto stored = f.weights.names_with_prefix(osprey_keys::kExtractor);
   EXPECT_EQ(module_keys, std::set<std::string>(stored.begin(), stored.end()));
 }
 
@@ -110,7 +112,7 @@ TEST(MaskExtractorParity, EmptyMaskGivesBiasOnlyTokens) {
   // Every level pools nothing, so each contributes its bias (rounded like the level output).
   auto summed = torch::zeros({f.extractor->embed_dim()});
   for (size_t i = 0; i < kLevelNames.size(); ++i) {
-    summed += f.weights.get("mask_extractor." + kLevelNames[i] + ".bias")
+    summed += f.weights.get(osprey_keys::kExtractor + kLevelNames[i] + ".bias")
                   .to(f.features[i].scalar_type())
                   .to(torch::kFloat32);
   }
@@ -246,4 +248,4 @@ TEST(MaskExtractorInput, RejectsBadConfiguration) {
 }
 
 }  // namespace
-}  // namespace regionlm::region
+}  // namespace regionlm::test

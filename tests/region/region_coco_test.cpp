@@ -14,7 +14,7 @@
 #include "regionlm/region/rle.hpp"
 #include "test_util.hpp"
 
-namespace regionlm {
+namespace regionlm::test {
 namespace {
 
 struct Reference {
@@ -120,4 +120,4 @@ TEST_F(CocoReference, BoxesEqualPycocotoolsBboxes) {
 }
 
 }  // namespace
-}  // namespace regionlm
+}  // namespace regionlm::test

@@ -12,7 +12,7 @@
 #include "regionlm/region/masks.hpp"
 #include "regionlm/region/region.hpp"
 
-namespace regionlm {
+namespace regionlm::test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -213,4 +213,4 @@ TEST(RegionsToMasks, NoRegionsAndBadImageSize) {
 }
 
 }  // namespace
-}  // namespace regionlm
+}  // namespace regionlm::test

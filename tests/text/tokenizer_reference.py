@@ -38,8 +38,9 @@ TRAIN_PREFIX = "<image>\nThis provides an overview of the picture.\n"
 
 
 def region_header(n):
+    # Osprey's training data (datasets/*.py): "Ther are 1 part region" / "Ther are N part regions".
     regions = ",".join(f"region{i + 1}<mask><pos>" for i in range(n))
-    return f"Ther are {n} part regions in the picture: {regions}. "
+    return f"Ther are {n} part region{'' if n == 1 else 's'} in the picture: {regions}. "
 
 
 sentences = [
@@ -201,6 +202,18 @@ conversations = [
          question="Qu'est-ce que <region> ? 😀 日本語 Straße 42", regions=1),
     dict(name="edge_whitespace", template="osprey_v1", history=[],
          question="  What is <region>?\n\n", regions=1),
+    # The library introduces regions the first question leaves unmentioned: Python writes the
+    # header out, the C++ side gets the question alone (library_question / library_history).
+    dict(name="introduced_1of3", template="osprey_v1", history=[],
+         question=region_header(3) + "What is <region2>?", library_question="What is <region2>?", regions=3),
+    dict(name="introduced_sequential", template="osprey_v1", history=[],
+         question=region_header(2) + "Is <region> round?", library_question="Is <region> round?", regions=2),
+    dict(name="introduced_none_named", template="osprey_v1", history=[],
+         question=region_header(1) + "What is this?", library_question="What is this?", regions=1),
+    dict(name="introduced_then_any_turn", template="osprey_v1",
+         history=[[region_header(2) + "What is <region1>?", "a red circle"]],
+         library_history=[["What is <region1>?", "a red circle"]],
+         question="What color is <region2>?", regions=2),
 ]
 SYSTEMS = {"osprey_v1": SYSTEM_OSPREY, "vicuna_v1": SYSTEM_VICUNA}
 PREFIXES = {"osprey_v1": DEMO_PREFIX, "vicuna_v1": TRAIN_PREFIX}

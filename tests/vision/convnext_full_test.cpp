@@ -6,13 +6,14 @@
 #include "regionlm/io/module_loader.hpp"
 #include "regionlm/io/weights.hpp"
 #include "regionlm/vision/convnext.hpp"
+#include "regionlm/osprey.hpp"
 #include "test_util.hpp"
 #include "vision_test_util.hpp"
 
 namespace fs = std::filesystem;
 using regionlm::vision::ConvNeXt;
-using regionlm::vision::test::config_from_metadata;
-using regionlm::vision::test::relative_to_max;
+using regionlm::test::config_from_metadata;
+using regionlm::test::relative_to_max;
 
 namespace {
 
@@ -28,7 +29,7 @@ TEST(ConvNeXtFullSize, OpenClipConvnextLargeMatchesFromBinAndSafetensors) {
   {
     ConvNeXt trunk(cfg, torch::TensorOptions().dtype(torch::kFloat32));
     regionlm::load_module(*trunk, regionlm::load_weights(dir / "open_clip_pytorch_model.bin"),
-                          "visual.trunk.");
+                          regionlm::osprey_keys::kClipTrunk);
     torch::NoGradGuard no_grad;
     const auto outputs = trunk->forward(reference.get("input.pixels"));
     ASSERT_EQ(outputs.size(), 4u);
@@ -45,7 +46,7 @@ TEST(ConvNeXtFullSize, OpenClipConvnextLargeMatchesFromBinAndSafetensors) {
     // The same tensors through the safetensors reader fill an identical module.
     ConvNeXt from_safetensors(cfg, torch::TensorOptions().dtype(torch::kFloat32));
     regionlm::load_module(*from_safetensors, regionlm::load_weights(dir / "visual.safetensors"),
-                          "visual.trunk.");
+                          regionlm::osprey_keys::kClipTrunk);
     const auto a = trunk->named_parameters();
     const auto b = from_safetensors->named_parameters();
     ASSERT_EQ(a.size(), b.size());
@@ -60,7 +61,7 @@ TEST(ConvNeXtFullSize, OpenClipConvnextLargeMatchesFromBinAndSafetensors) {
   {
     ConvNeXt trunk(cfg, torch::TensorOptions().dtype(torch::kBFloat16));
     regionlm::load_module(*trunk, regionlm::load_weights(dir / "open_clip_pytorch_model.bin"),
-                          "visual.trunk.");
+                          regionlm::osprey_keys::kClipTrunk);
     torch::NoGradGuard no_grad;
     const auto outputs = trunk->forward(reference.get("input.pixels"));
     for (size_t i = 0; i < outputs.size(); ++i) {

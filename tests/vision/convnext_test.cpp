@@ -9,20 +9,21 @@
 #include "regionlm/error.hpp"
 #include "regionlm/io/module_loader.hpp"
 #include "regionlm/io/weights.hpp"
+#include "regionlm/osprey.hpp"
 #include "test_util.hpp"
 #include "vision_test_util.hpp"
 
 namespace fs = std::filesystem;
 using regionlm::VisionConfig;
 using regionlm::vision::ConvNeXt;
-using regionlm::vision::test::config_from_metadata;
-using regionlm::vision::test::max_abs_diff;
-using regionlm::vision::test::relative_to_max;
+using regionlm::test::config_from_metadata;
+using regionlm::test::max_abs_diff;
+using regionlm::test::relative_to_max;
 
 namespace {
 
-const std::string kOpenClipPrefix = "visual.trunk.";
-const std::string kOspreyPrefix = "model.vision_tower.vision_tower.visual.trunk.";
+const std::string kOpenClipPrefix = regionlm::osprey_keys::kClipTrunk;
+const std::string kOspreyPrefix = regionlm::osprey_keys::kTrunk;
 
 std::vector<fs::path> fixtures() {
   auto files = regionlm::test::find_fixtures("convnext-");

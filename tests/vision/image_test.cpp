@@ -18,8 +18,8 @@ using regionlm::vision::ChannelOrder;
 using regionlm::vision::decode_image;
 using regionlm::vision::load_image;
 using regionlm::vision::to_rgb8;
-using regionlm::vision::test::max_abs_diff;
-using regionlm::vision::test::to_tensor;
+using regionlm::test::max_abs_diff;
+using regionlm::test::to_tensor;
 
 namespace {
 

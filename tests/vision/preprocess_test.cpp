@@ -13,9 +13,9 @@ using regionlm::vision::load_image;
 using regionlm::vision::preprocess;
 using regionlm::vision::resize_short_side;
 using regionlm::vision::short_side_size;
-using regionlm::vision::test::max_abs_diff;
-using regionlm::vision::test::metadata_value;
-using regionlm::vision::test::to_tensor;
+using regionlm::test::max_abs_diff;
+using regionlm::test::metadata_value;
+using regionlm::test::to_tensor;
 
 namespace {
 

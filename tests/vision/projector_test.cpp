@@ -5,11 +5,12 @@
 #include "regionlm/io/module_loader.hpp"
 #include "regionlm/io/weights.hpp"
 #include "regionlm/vision/projector.hpp"
+#include "regionlm/osprey.hpp"
 #include "test_util.hpp"
 #include "vision_test_util.hpp"
 
 using regionlm::vision::Projector;
-using regionlm::vision::test::max_abs_diff;
+using regionlm::test::max_abs_diff;
 
 namespace {
 
@@ -22,7 +23,7 @@ TEST(Projector, MatchesPyTorchForEachType) {
     const auto features = w.get(type + ".input.features");
     const auto expected = w.get(type + ".expected.tokens");
     Projector projector(type, features.size(1), expected.size(2), torch::TensorOptions());
-    const auto report = regionlm::load_module(*projector, w, type + ".model.mm_projector.");
+    const auto report = regionlm::load_module(*projector, w, type + "." + regionlm::osprey_keys::kProjector);
     EXPECT_EQ(report.loaded.size(), type == "linear" ? 2u : 4u);
     const auto tokens = projector->forward(features);
     ASSERT_EQ(tokens.sizes(), expected.sizes());

@@ -9,8 +9,8 @@
 #include "vision_test_util.hpp"
 
 using regionlm::vision::resize_bicubic_pillow;
-using regionlm::vision::test::to_mat;
-using regionlm::vision::test::to_tensor;
+using regionlm::test::to_mat;
+using regionlm::test::to_tensor;
 
 namespace {
 

@@ -7,7 +7,7 @@
 
 #include "regionlm/io/weights.hpp"
 
-namespace regionlm::vision::test {
+namespace regionlm::test {
 
 torch::Tensor to_tensor(const cv::Mat& image) {
   const cv::Mat continuous = image.isContinuous() ? image : image.clone();
@@ -57,4 +57,4 @@ VisionConfig config_from_metadata(const std::filesystem::path& file) {
   return cfg;
 }
 
-}  // namespace regionlm::vision::test
+}  // namespace regionlm::test

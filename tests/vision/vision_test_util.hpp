@@ -9,7 +9,7 @@
 
 #include "regionlm/config.hpp"
 
-namespace regionlm::vision::test {
+namespace regionlm::test {
 
 /// [H, W, C] uint8 tensor (CPU, contiguous copy) from a CV_8UC(C) image.
 torch::Tensor to_tensor(const cv::Mat& image);
@@ -24,4 +24,4 @@ VisionConfig config_from_metadata(const std::filesystem::path& file);
 /// Text of one metadata entry; fails the calling test when absent.
 std::string metadata_value(const std::filesystem::path& file, const std::string& key);
 
-}  // namespace regionlm::vision::test
+}  // namespace regionlm::test

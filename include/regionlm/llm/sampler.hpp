@@ -8,7 +8,7 @@
 
 #include <optional>
 
-#include "regionlm/llm/generation_options.hpp"
+#include "regionlm/generation_options.hpp"
 
 namespace regionlm::llm {
 

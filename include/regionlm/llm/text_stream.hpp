@@ -1,8 +1,9 @@
 #pragma once
-// Turns the growing decoded text of a generation into streamed pieces while honouring stop
-// strings: text that could still turn out to be the start of a stop string is held back,
-// and when a stop string appears the text is cut right before it, so no part of a stop
-// string ever reaches the caller, even when it spans several tokens.
+// Turns the text pieces of a generation into streamed pieces while honouring stop strings:
+// text that could still turn out to be the start of a stop string is held back, and when a
+// stop string appears the text is cut right before it, so no part of a stop string ever
+// reaches the caller, even when it spans several tokens. Work per piece is bounded by the
+// held-back text, not by the answer so far.
 #include <string>
 #include <vector>
 
@@ -18,9 +19,10 @@ class TextStream {
     bool stopped = false;  // a stop string was found; text() is final
   };
 
-  /// `full_text` is the decode of every token so far. Releases what can no longer become
-  /// part of a stop string; with `final`, releases everything left (no more tokens follow).
-  Update update(const std::string& full_text, bool final);
+  /// Appends `piece` (the text the newest token completed). Releases what can no longer
+  /// become part of a stop string; with `final`, releases everything left (no more follows).
+  /// After a stop, further pieces are ignored.
+  Update push(const std::string& piece, bool final);
 
   /// Everything released so far (the final text once stopped or finalised).
   const std::string& text() const { return released_; }
@@ -31,6 +33,10 @@ class TextStream {
 
   std::vector<std::string> stop_strings_;
   std::string released_;
+  // Received but not yet released: the longest suffix that may begin a stop string. A stop
+  // string can only start here (anything earlier was released because it could not).
+  std::string pending_;
+  bool stopped_ = false;
 };
 
 }  // namespace regionlm::llm

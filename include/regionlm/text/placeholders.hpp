@@ -28,6 +28,13 @@ ExpandedPrompt expand_region_placeholders(const std::string& prompt, int64_t num
 ExpandedPrompt expand_region_placeholders(const std::string& prompt, int64_t num_regions,
                                           bool require_all_referenced);
 
+/// Osprey's introduction of every region, as its training conversations open (wording, typo
+/// and spacing as in its data), with numbered placeholders that splice each region:
+///   1 region:  "Ther are 1 part region in the picture: region1<region1>. "
+///   N regions: "Ther are N part regions in the picture: region1<region1>,region2<region2>. "
+/// ArgumentError for num_regions < 1.
+std::string region_header(int64_t num_regions);
+
 /// Throws ArgumentError naming the regions of [0, num_regions) absent from `referenced`
 /// ("region 2 of 3 is never referenced ...").
 void check_all_regions_referenced(const std::vector<int64_t>& referenced, int64_t num_regions);

@@ -29,13 +29,23 @@ struct PromptLayout {
   int64_t length = 0;  // total positions
 };
 
+/// What build_prompt does when the first question of a conversation leaves regions unmentioned.
+enum class UnmentionedRegions {
+  Introduce,  // put region_header(num_regions) before that question, as Osprey's training data
+              // opens every conversation; later turns may then name any region or none
+  Reject,     // strict: ArgumentError naming the regions the conversation never references
+};
+
 /// Osprey's IMAGE_TOKEN_INDEX: the id that stands for the image block in its input_ids.
 inline constexpr int64_t kImageTokenIndex = -200;
 
 /// The full prompt of a conversation: template system text, the answered `history` turns, then
 /// `question` and "ASSISTANT:". Placeholders are rewritten per user message with
-/// expand_region_placeholders (so `<region>` counts from region 1 in each message); every one
-/// of the `num_regions` regions must be referenced somewhere in the conversation. With
+/// expand_region_placeholders (so `<region>` counts from region 1 in each message). When the
+/// first user message (history[0].user, else `question`) does not reference every one of the
+/// `num_regions` regions, `unmentioned` decides: Introduce prepends region_header (expanded on
+/// its own, so the message may still use `<region>`), Reject requires every region to be
+/// referenced somewhere in the conversation. With
 /// `include_image`, the template's image prefix goes before the first question and its
 /// "<image>" becomes an Image chunk of `num_image_tokens` positions; the text before and after
 /// it is tokenized separately, as Osprey's `tokenizer_image_token` does (BOS only at the start).
@@ -44,7 +54,8 @@ inline constexpr int64_t kImageTokenIndex = -200;
 PromptLayout build_prompt(const Tokenizer& tok, const ConversationTemplate& tmpl,
                           const std::vector<Turn>& history, const std::string& question,
                           int64_t num_regions, int64_t num_image_tokens, int64_t max_length,
-                          bool include_image = true);
+                          bool include_image = true,
+                          UnmentionedRegions unmentioned = UnmentionedRegions::Introduce);
 
 /// The continuation of a chat whose earlier turns and the last answer are already in the KV
 /// cache: exactly the tokens build_prompt(history + {previous question, answer}, question)

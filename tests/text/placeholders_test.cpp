@@ -95,3 +95,14 @@ TEST(Placeholders, UnpairedOspreyTokens) {
   EXPECT_THROW(expand_region_placeholders("<mask> <pos>", 1), ArgumentError);
   EXPECT_THROW(expand_region_placeholders("x", -1), ArgumentError);
 }
+
+TEST(RegionHeader, SpellsOspreysIntroductionWithNumberedPlaceholders) {
+  // Wording, typo ("Ther") and spacing as Osprey's training conversations open.
+  EXPECT_EQ(region_header(1), "Ther are 1 part region in the picture: region1<region1>. ");
+  EXPECT_EQ(region_header(3),
+            "Ther are 3 part regions in the picture: region1<region1>,region2<region2>,region3<region3>. ");
+  const ExpandedPrompt expanded = expand_region_placeholders(region_header(2), 2);
+  EXPECT_EQ(expanded.text, "Ther are 2 part regions in the picture: region1<mask><pos>,region2<mask><pos>. ");
+  EXPECT_EQ(expanded.region_order, (std::vector<int64_t>{0, 1}));
+  EXPECT_THROW(region_header(0), regionlm::ArgumentError);
+}

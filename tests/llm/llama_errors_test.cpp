@@ -96,10 +96,9 @@ TEST_F(LlamaInputErrors, BadIdsAreRejected) {
 TEST_F(LlamaInputErrors, InvalidGenerationOptionsAreArgumentErrors) {
   KVCache cache(config, 1, 16, model->options());
   const auto prompt = torch::zeros({1, 2, config.hidden_size});
-  const auto decode = [](const std::vector<int64_t>&) { return std::string(); };
-  auto expect_rejected = [&](GenerationOptions options, const std::string& field) {
-    EXPECT_THAT(error_message<ArgumentError>(
-                    [&] { generate(model, cache, prompt, options, decode, -1); }),
+  auto expect_rejected = [&](GenerationOptions options, const std::string& field,
+                             DecodeSetup setup = test::silent_setup()) {
+    EXPECT_THAT(error_message<ArgumentError>([&] { generate(model, cache, prompt, options, setup); }),
                 ::testing::HasSubstr(field));
     EXPECT_EQ(cache.length(), 0);
   };
@@ -118,10 +117,10 @@ TEST_F(LlamaInputErrors, InvalidGenerationOptionsAreArgumentErrors) {
   options = {};
   options.max_new_tokens = 0;
   expect_rejected(options, "max_new_tokens");
-  options = {};
-  options.penalty_context = {config.vocab_size};
-  expect_rejected(options, "penalty_context");
-  EXPECT_THROW(generate(model, cache, prompt, {}, DecodeFn(), -1), ArgumentError);
+  DecodeSetup setup = test::silent_setup();
+  setup.penalty_context = {config.vocab_size};
+  expect_rejected({}, "penalty_context", setup);
+  expect_rejected({}, "make_decoder", DecodeSetup{});
 }
 
 class LlamaWeightErrors : public ::testing::Test {

@@ -51,10 +51,6 @@ torch::Tensor prompt_embeds(const Llama& model, const Reference& ref, const std:
   return model->embed(ref.get("input." + which + "_ids"));
 }
 
-DecodeFn no_text() {
-  return [](const std::vector<int64_t>&) { return std::string(); };
-}
-
 std::vector<int64_t> to_vector(const torch::Tensor& ids) {
   const auto contiguous = ids.to(torch::kLong).contiguous();
   return {contiguous.data_ptr<int64_t>(), contiguous.data_ptr<int64_t>() + contiguous.numel()};
@@ -125,7 +121,7 @@ TEST_P(LlamaParity, GreedyGenerationEqualsTransformersGenerate) {
     c10::InferenceMode inference;
     prompt = prompt_embeds(model, ref, "greedy_prompt");
   }
-  const auto result = generate(model, cache, prompt, options, no_text(), /*eos_token_id=*/-1);
+  const auto result = test::generate_one(model, cache, prompt, options, test::silent_setup(/*eos=*/-1));
   EXPECT_EQ(result.tokens, expected);
   EXPECT_EQ(result.stop_reason, StopReason::Length);
   EXPECT_EQ(cache.length(), prompt.size(1) + 64);
@@ -138,7 +134,7 @@ TEST_P(LlamaParity, GreedyGenerationEqualsTransformersGenerate) {
   }
   ASSERT_LT(stop_at, expected.size());
   cache.reset();
-  const auto stopped = generate(model, cache, prompt, options, no_text(), expected[stop_at]);
+  const auto stopped = test::generate_one(model, cache, prompt, options, test::silent_setup(expected[stop_at]));
   EXPECT_EQ(stopped.stop_reason, StopReason::Eos);
   EXPECT_EQ(stopped.tokens, std::vector<int64_t>(expected.begin(), expected.begin() + stop_at + 1));
 }
@@ -185,7 +181,7 @@ TEST_P(LlamaParity, Bfloat16LogitsAgreeWithTransformersBfloat16) {
     c10::InferenceMode inference;
     prompt = prompt_embeds(model, ref, "greedy_prompt");
   }
-  const auto tokens = generate(model, cache, prompt, options, no_text(), -1).tokens;
+  const auto tokens = test::generate_one(model, cache, prompt, options, test::silent_setup()).tokens;
   const auto expected = to_vector(ref.get("expected.bf16_greedy_tokens"));
   size_t agree = 0;
   while (agree < tokens.size() && tokens[agree] == expected[agree]) ++agree;

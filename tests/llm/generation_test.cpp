@@ -28,7 +28,7 @@ const std::vector<std::string> kPieces = {
 class SuccessorGeneration : public ::testing::Test {
  protected:
   Llama model = test::successor_llama(kVocab);
-  DecodeFn decode = test::piece_decoder(kPieces, kEos);
+  DecodeSetup setup = test::piece_setup(kPieces, kEos);
 
   torch::Tensor prompt(std::vector<int64_t> ids) const {
     c10::InferenceMode inference;
@@ -41,12 +41,12 @@ class SuccessorGeneration : public ::testing::Test {
                        KVCache* cache = nullptr) {
     KVCache own(model->config(), 1, 64, model->options());
     if (pieces) {
-      options.on_token = [pieces](const std::string& piece) {
-        pieces->push_back(piece);
+      options.on_step = [pieces](const Step& step) {
+        pieces->push_back(step.piece);
         return true;
       };
     }
-    return generate(model, cache ? *cache : own, prompt({0}), options, decode, kEos);
+    return test::generate_one(model, cache ? *cache : own, prompt({0}), options, setup);
   }
 };
 
@@ -115,12 +115,12 @@ TEST_F(SuccessorGeneration, CallbackCancels) {
   GenerationOptions options;
   int calls = 0;
   std::string streamed;
-  options.on_token = [&](const std::string& piece) {
-    streamed += piece;
+  options.on_step = [&](const Step& step) {
+    streamed += step.piece;
     return ++calls < 3;
   };
   KVCache cache(model->config(), 1, 64, model->options());
-  const auto result = generate(model, cache, prompt({0}), options, decode, kEos);
+  const auto result = test::generate_one(model, cache, prompt({0}), options, setup);
   EXPECT_EQ(result.stop_reason, StopReason::Cancelled);
   EXPECT_EQ(result.tokens, (std::vector<int64_t>{1, 2, 3}));
   EXPECT_EQ(result.text, streamed);
@@ -147,7 +147,7 @@ TEST_F(SuccessorGeneration, CacheHoldsPromptAndTokensSoAChatCanContinue) {
   options.max_new_tokens = 3;
   auto first = run(options, nullptr, &cache);
   EXPECT_EQ(cache.length(), 1 + 3);
-  options.cache_final_token = false;
+  setup.cache_final_token = false;
   const auto second = run(options, nullptr, &cache);
   EXPECT_EQ(cache.length(), 4 + 1 + 3 - 1);
   EXPECT_EQ(second.tokens, first.tokens);  // the successor model ignores the history
@@ -160,8 +160,7 @@ TEST_F(SuccessorGeneration, CapacityBoundsTheNumberOfTokens) {
   EXPECT_EQ(result.tokens.size(), 5u);  // 1 prompt position + 5 tokens fill 6
   EXPECT_EQ(cache.length(), 6);
   KVCache full(model->config(), 1, 1, model->options());
-  EXPECT_THROW(generate(model, full, prompt({0, 1}).view({1, 2, kVocab}), {}, decode, kEos),
-               ArgumentError);
+  EXPECT_THROW(generate(model, full, prompt({0, 1}).view({1, 2, kVocab}), {}, setup), ArgumentError);
 }
 
 TEST_F(SuccessorGeneration, BatchRowsFinishIndependently) {
@@ -169,11 +168,15 @@ TEST_F(SuccessorGeneration, BatchRowsFinishIndependently) {
   GenerationOptions options;
   options.max_new_tokens = 6;
   std::vector<std::string> streamed(3);
-  options.on_row_token = [&](int64_t row, const std::string& piece) {
-    streamed[row] += piece;
-    return row != 0 || streamed[0].size() < 3;  // cancel row 0 once it has 3 bytes
+  std::vector<std::vector<int64_t>> stepped(3);
+  std::vector<int> finished(3, 0);
+  options.on_step = [&](const Step& step) {
+    streamed[step.row] += step.piece;
+    stepped[step.row].push_back(step.token);
+    finished[step.row] += step.finished ? 1 : 0;
+    return step.row != 0 || streamed[0].size() < 3;  // cancel row 0 once it has 3 bytes
   };
-  const auto results = generate_batch(model, cache, prompt({0, 11, 4}), options, decode, kEos);
+  const auto results = generate(model, cache, prompt({0, 11, 4}), options, setup);
   ASSERT_EQ(results.size(), 3u);
   EXPECT_EQ(results[0].tokens, (std::vector<int64_t>{1, 2}));  // "He" + "llo"
   EXPECT_EQ(results[0].stop_reason, StopReason::Cancelled);
@@ -182,20 +185,21 @@ TEST_F(SuccessorGeneration, BatchRowsFinishIndependently) {
   EXPECT_EQ(results[1].text, " end.");
   EXPECT_EQ(results[2].tokens, (std::vector<int64_t>{5, 6, 7, 8, 9, 10}));
   EXPECT_EQ(results[2].stop_reason, StopReason::Length);
-  for (int r = 0; r < 3; ++r) EXPECT_EQ(streamed[r], results[r].text);
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(streamed[r], results[r].text);
+    EXPECT_EQ(stepped[r], results[r].tokens);
+  }
+  // Rows that ended by themselves were told so on their last step; the cancelled one was not.
+  EXPECT_EQ(finished, (std::vector<int>{0, 1, 1}));
 
-  GenerationOptions single_callback;
-  single_callback.on_token = [](const std::string&) { return true; };
-  cache.reset();
-  EXPECT_THROW(generate_batch(model, cache, prompt({0, 1, 2}), single_callback, decode, kEos),
-               ArgumentError);
-  EXPECT_THROW(generate(model, cache, prompt({0, 1, 2}), {}, decode, kEos), ArgumentError);
+  // The embeddings' batch must match the cache's.
+  KVCache single(model->config(), 1, 64, model->options());
+  EXPECT_THROW(generate(model, single, prompt({0, 1, 2}), {}, setup), ShapeError);
 }
 
 TEST(LlamaGeneration, SameSeedSameSamplesDifferentSeedDifferent) {
   const auto config = test::small_llama_config();
   const auto model = test::random_llama(config, 3);
-  const auto decode = [](const std::vector<int64_t>&) { return std::string(); };
   torch::Tensor prompt;
   {
     c10::InferenceMode inference;
@@ -207,7 +211,7 @@ TEST(LlamaGeneration, SameSeedSameSamplesDifferentSeedDifferent) {
     options.max_new_tokens = 24;
     options.seed = seed;
     KVCache cache(config, 1, 32, model->options());
-    return generate(model, cache, prompt, options, decode, -1).tokens;
+    return test::generate_one(model, cache, prompt, options, test::silent_setup()).tokens;
   };
   EXPECT_EQ(sample(11), sample(11));
   EXPECT_NE(sample(11), sample(12));
@@ -218,7 +222,6 @@ TEST(LlamaGeneration, ConcurrentThreadsEqualSequentialRuns) {
   config.hidden_size = 64;
   config.num_hidden_layers = 3;
   const auto model = test::random_llama(config, 5);
-  const auto decode = [](const std::vector<int64_t>&) { return std::string(); };
   auto run = [&](int64_t task) {
     torch::Tensor prompt;
     {
@@ -232,7 +235,7 @@ TEST(LlamaGeneration, ConcurrentThreadsEqualSequentialRuns) {
     options.top_k = 20;
     options.seed = static_cast<uint64_t>(task);
     KVCache cache(config, 1, 64, model->options());
-    return generate(model, cache, prompt, options, decode, -1).tokens;
+    return test::generate_one(model, cache, prompt, options, test::silent_setup()).tokens;
   };
   constexpr int kTasks = 4;
   std::vector<std::vector<int64_t>> sequential(kTasks);

@@ -300,6 +300,8 @@ TEST(TextParity, ConversationPromptsMatchTokenizerImageToken) {
     const Tokenizer tok = load(kind);
     const char* key = kind == HfTokenizerKind::Fast ? "fast" : "slow";
     for (const auto& conv : reference()["conversations"]) {
+      // Conversations whose header the library adds are IntroducedRegionHeaderMatchesPython's.
+      if (conv.contains("library_question") || conv.contains("library_history")) continue;
       SCOPED_TRACE(std::string(key) + " conversation " + conv["name"].get<std::string>());
       const ConversationTemplate tmpl = template_of(conv);
       const std::vector<Turn> history = history_of(conv);
@@ -322,6 +324,52 @@ TEST(TextParity, ConversationPromptsMatchTokenizerImageToken) {
       EXPECT_EQ(layout.length, expected_length);
     }
   }
+}
+
+// Regions the first question leaves unmentioned are introduced with Osprey's header: the ids
+// equal Python's for the same conversation with the header written out.
+TEST(TextParity, IntroducedRegionHeaderMatchesPython) {
+  constexpr int64_t kImageTokens = 1024;
+  // Which region each <mask><pos> pair holds: the header's, then the question's own.
+  const std::map<std::string, std::vector<int64_t>> order_of{
+      {"introduced_1of3", {0, 1, 2, 1}},
+      {"introduced_sequential", {0, 1, 0}},
+      {"introduced_none_named", {0}},
+      {"introduced_then_any_turn", {0, 1, 0, 1}},
+  };
+  int checked = 0;
+  for (HfTokenizerKind kind : {HfTokenizerKind::Fast, HfTokenizerKind::SlowLegacy}) {
+    const Tokenizer tok = load(kind);
+    const char* key = kind == HfTokenizerKind::Fast ? "fast" : "slow";
+    for (const auto& conv : reference()["conversations"]) {
+      if (!conv.contains("library_question") && !conv.contains("library_history")) continue;
+      SCOPED_TRACE(std::string(key) + " conversation " + conv["name"].get<std::string>());
+      std::vector<Turn> history;
+      for (const auto& t : conv.value("library_history", json::array())) history.push_back({t[0], t[1]});
+      const std::string question = conv.value("library_question", conv["question"].get<std::string>());
+      const int64_t regions = conv["regions"].get<int64_t>();
+      const PromptLayout layout =
+          build_prompt(tok, template_of(conv), history, question, regions, kImageTokens, 4096);
+      EXPECT_EQ(layout_ids(layout, tok), ids_of(conv[key]));
+      std::vector<int64_t> order;
+      for (const Chunk& c : layout.chunks) {
+        if (c.kind == Chunk::Kind::Region) order.push_back(c.region_index);
+      }
+      EXPECT_EQ(order, order_of.at(conv["name"].get<std::string>()));
+      // Strict mode refuses a single question that leaves regions unmentioned, naming them.
+      if (history.empty()) {
+        try {
+          build_prompt(tok, template_of(conv), history, question, regions, kImageTokens, 4096, true,
+                       UnmentionedRegions::Reject);
+          ADD_FAILURE() << "strict mode accepted a question that leaves regions unmentioned";
+        } catch (const regionlm::ArgumentError& e) {
+          EXPECT_NE(std::string(e.what()).find("never referenced"), std::string::npos) << e.what();
+        }
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 8);
 }
 
 TEST(TextParity, OneAndFiveRegionPromptLayouts) {
@@ -383,9 +431,11 @@ TEST(TextParity, FollowupContinuesTheFullPrompt) {
     if (c.kind == Chunk::Kind::Region) regions.push_back(c.region_index);
   }
   EXPECT_EQ(regions, (std::vector<int64_t>{0, 1}));
-  // A follow-up may reference only some regions; the full prompt must reference all of them.
+  // A follow-up may reference only some regions; in strict mode the full prompt must
+  // reference all of them.
   EXPECT_NO_THROW(build_followup(tok, tmpl, "What about <region2>?", 2, 4096));
-  EXPECT_THROW(build_prompt(tok, tmpl, {}, "What about <region2>?", 2, 16, 4096), regionlm::ArgumentError);
+  EXPECT_THROW(build_prompt(tok, tmpl, {}, "What about <region2>?", 2, 16, 4096, true, UnmentionedRegions::Reject),
+               regionlm::ArgumentError);
   EXPECT_THROW(build_followup(tok, tmpl, q2, 2, followup.length - 1), regionlm::ArgumentError);
   ConversationTemplate plain_end = tmpl;
   plain_end.turn_end = "\n";

@@ -12,6 +12,7 @@
 #include "regionlm/llm/sampler.hpp"
 
 using namespace regionlm::llm;
+using regionlm::GenerationOptions;
 
 namespace {
 
