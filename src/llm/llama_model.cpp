@@ -89,18 +89,20 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& inputs_embeds, KVCach
                         std::to_string(config_.max_position_embeddings) + ")");
   }
   AttentionContext context;
-  context.angles = rotary_.angles(start, steps);
+  context.angles = rotary_.angles(start, steps);  // positions count the shared prefix too
   context.cache = &cache;
-  if (steps > 1 && start == 0) {
+  // The mask covers the positions the cache stores itself; a shared prefix is visible to all.
+  const int64_t own_start = start - cache.prefix_length();
+  if (steps > 1 && own_start == 0) {
     context.causal = true;  // square score matrix: SDPA's top-left causal mask is right
   } else if (steps > 1) {
-    // Queries sit at positions start.. start+T-1 and see keys 0 .. their own position;
-    // SDPA's is_causal would align the diagonal top-left, so spell the mask out.
+    // Queries sit at positions own_start .. own_start+T-1 and see keys 0 .. their own
+    // position; SDPA's is_causal would align the diagonal top-left, so spell the mask out.
     const auto device_long =
         torch::TensorOptions().dtype(torch::kLong).device(inputs_embeds.device());
-    const auto key_positions = torch::arange(start + steps, device_long);            // [S]
-    const auto query_positions = torch::arange(start, start + steps, device_long);   // [T]
-    context.mask = key_positions.unsqueeze(0) <= query_positions.unsqueeze(1);        // [T, S]
+    const auto key_positions = torch::arange(own_start + steps, device_long);              // [S]
+    const auto query_positions = torch::arange(own_start, own_start + steps, device_long);  // [T]
+    context.mask = key_positions.unsqueeze(0) <= query_positions.unsqueeze(1);              // [T, S]
   }
   auto hidden = run_layers(inputs_embeds, context);  // [B, T, hidden]
   cache.advance(steps);

@@ -16,15 +16,18 @@ namespace regionlm {
 
 namespace {
 
-/// Positions before the first region pair: the part of describe_each's prompt that is the
-/// same for every region.
-int64_t shared_prefix_length(const text::PromptLayout& layout) {
-  int64_t length = 0;
+/// The chunks before the first region pair (the part of describe_each's prompt that is the
+/// same for every region) and the rest.
+std::pair<text::PromptLayout, text::PromptLayout> split_at_first_region(const text::PromptLayout& layout) {
+  std::pair<text::PromptLayout, text::PromptLayout> parts;
+  bool before = true;
   for (const text::Chunk& chunk : layout.chunks) {
-    if (chunk.kind == text::Chunk::Kind::Region) break;
-    length += chunk.length;
+    before = before && chunk.kind != text::Chunk::Kind::Region;
+    text::PromptLayout& part = before ? parts.first : parts.second;
+    part.chunks.push_back(chunk);
+    part.length += chunk.length;
   }
-  return length;
+  return parts;
 }
 
 }  // namespace
@@ -119,34 +122,33 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
   const RegionTokens tokens = encode_regions(image, regions);
   const int64_t batch = tokens.size();
 
-  // One prompt per region: the same layout with that region's tokens.
-  std::vector<torch::Tensor> rows;
-  for (int64_t r = 0; r < batch; ++r) {
-    const RegionTokens one{tokens.mask_tokens.narrow(0, r, 1), tokens.pos_tokens.narrow(0, r, 1)};
-    rows.push_back(embed(prompt_layout, image, one));  // [1, L, hidden]
-  }
-  const torch::Tensor embeds = torch::cat(rows, 0);  // [B, L, hidden]
-
-  // The text and image before the region are identical in every row: prefill them once and
-  // copy their keys/values into every row of the batch cache.
+  // Everything before the region pair (system text, image prefix and tokens, question start:
+  // nearly the whole prompt) is the same for every region: it is prefilled once, stored once
+  // and read once per step for all rows (a KVCache continuing a shared prefix). Each row
+  // stores only its own suffix: the region pair, the rest of the question, the answer.
+  const auto [prefix_layout, suffix_layout] = split_at_first_region(prompt_layout);
   const auto prefix_start = std::chrono::steady_clock::now();
-  const int64_t prefix = shared_prefix_length(prompt_layout);
-  llm::KVCache cache(model.config().text, batch,
-                     pipeline::cache_capacity(model, prompt_layout.length, options.max_new_tokens), model.options());
-  if (prefix > 0) {
-    llm::KVCache shared(model.config().text, 1, prefix, model.options());
-    model.osprey->llama->forward(embeds.narrow(0, 0, 1).narrow(1, 0, prefix), shared, /*last_only=*/true);
-    cache.broadcast_prefix_from(shared, 0, prefix);
+  std::shared_ptr<llm::KVCache> prefix;
+  if (prefix_layout.length > 0) {
+    prefix = std::make_shared<llm::KVCache>(model.config().text, 1, prefix_layout.length, model.options());
+    model.osprey->llama->forward(embed(prefix_layout, image, tokens), *prefix, /*last_only=*/true);
   }
   pipeline::wait_for_device(model.device());
   const double prefix_ms = pipeline::elapsed_ms(prefix_start);
 
+  std::vector<torch::Tensor> rows;
+  for (int64_t r = 0; r < batch; ++r) {
+    const RegionTokens one{tokens.mask_tokens.narrow(0, r, 1), tokens.pos_tokens.narrow(0, r, 1)};
+    rows.push_back(embed(suffix_layout, image, one));  // [1, S, hidden]
+  }
+  const int64_t capacity = pipeline::cache_capacity(model, prompt_layout.length, options.max_new_tokens);
+  llm::KVCache cache = prefix ? llm::KVCache(model.config().text, batch, capacity, model.options(), prefix)
+                              : llm::KVCache(model.config().text, batch, capacity, model.options());
   std::vector<Answer> answers;
-  for (auto& result :
-       llm::generate(model.osprey->llama, cache, embeds.narrow(1, prefix, prompt_layout.length - prefix), options,
-                     pipeline::decode_setup(model, prompt_layout, options, /*cache_final_token=*/false))) {
+  for (auto& result : llm::generate(model.osprey->llama, cache, torch::cat(rows, 0), options,
+                                    pipeline::decode_setup(model, prompt_layout, options, /*cache_final_token=*/false))) {
     result.timings.prefill_ms += prefix_ms;
-    result.timings.prompt_tokens += prefix;
+    result.timings.prompt_tokens += prefix_layout.length;
     answers.push_back(pipeline::make_answer(std::move(result), 0.0, tokens.ms));
   }
   return answers;

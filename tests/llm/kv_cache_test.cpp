@@ -75,6 +75,81 @@ TEST_F(CachedForward, BroadcastPrefixServesABatchOfContinuations) {
   EXPECT_THROW(other_dtype.broadcast_prefix_from(prefix, 0, 6), ShapeError);
 }
 
+// Rows that continue one shared prefix (stored once, attended through the log-sum-exp merge)
+// give what each row gets with the prefix copied into its own cache: a multi-token prefill
+// after the prefix (explicit mask), then single-token steps.
+TEST_F(CachedForward, SharedPrefixEqualsACopiedPrefixForEveryRow) {
+  auto prefix = std::make_shared<KVCache>(config, 1, 6, model->options());
+  model->forward_ids(ids.narrow(1, 0, 6), *prefix);
+  KVCache rows(config, 3, 16, model->options(), prefix);
+  EXPECT_EQ(rows.length(), 6);
+  EXPECT_EQ(rows.prefix_length(), 6);
+  EXPECT_EQ(rows.remaining(), 10);
+  // Only the rows' own positions are allocated.
+  EXPECT_EQ(rows.keys(0).sizes(), (std::vector<int64_t>{3, config.num_key_value_heads, 10, config.head_dim()}));
+  const auto tails = torch::tensor({{3, 4, 9}, {5, 6, 1}, {7, 8, 2}}, torch::kLong);  // [3, 3]
+  const auto next = torch::tensor({{10}, {11}, {12}}, torch::kLong);                  // [3, 1]
+  std::vector<torch::Tensor> shared;
+  shared.push_back(model->forward_ids(tails, rows));  // [3, 3, V]
+  shared.push_back(model->forward_ids(next, rows));   // [3, 1, V]
+  shared.push_back(model->forward_ids(next + 1, rows));
+  const auto batched = torch::cat(shared, 1);         // [3, 5, V]
+  EXPECT_EQ(rows.length(), 11);
+
+  KVCache copied(config, 3, 16, model->options());
+  copied.broadcast_prefix_from(*prefix, 0, 6);
+  std::vector<torch::Tensor> expected;
+  expected.push_back(model->forward_ids(tails, copied));
+  expected.push_back(model->forward_ids(next, copied));
+  expected.push_back(model->forward_ids(next + 1, copied));
+  const double diff = (batched - torch::cat(expected, 1)).abs().max().item<double>();
+  EXPECT_LT(diff, 1e-5);
+
+  // Truncating and resetting stop at the prefix; the prefix itself is untouched.
+  rows.truncate(8);
+  EXPECT_TRUE(torch::allclose(model->forward_ids(torch::tensor({{9}, {1}, {2}}, torch::kLong), rows),
+                              shared[0].narrow(1, 2, 1), 1e-5, 1e-5));
+  EXPECT_THROW(rows.truncate(5), ArgumentError);
+  rows.reset();
+  EXPECT_EQ(rows.length(), 6);
+  EXPECT_EQ(prefix->length(), 6);
+}
+
+// The same in bfloat16: the merge keeps float32 softmax statistics, so the two paths differ
+// only by bfloat16 rounding of the attention output.
+TEST(SharedPrefix, Bfloat16StaysWithinBfloat16Rounding) {
+  c10::InferenceMode inference;
+  const auto config = test::small_llama_config();
+  const Llama model = test::random_llama(config, 1, torch::kBFloat16);
+  const auto ids = torch::randint(config.vocab_size, {1, 8}, at::make_generator<at::CPUGeneratorImpl>(3));
+  auto prefix = std::make_shared<KVCache>(config, 1, 8, model->options());
+  model->forward_ids(ids, *prefix);
+  KVCache rows(config, 2, 16, model->options(), prefix);
+  KVCache copied(config, 2, 16, model->options());
+  copied.broadcast_prefix_from(*prefix, 0, 8);
+  const auto tails = torch::tensor({{3, 4}, {5, 6}}, torch::kLong);
+  const auto shared = model->forward_ids(tails, rows);    // [2, 2, V] float32 logits
+  const auto expected = model->forward_ids(tails, copied);
+  const double scale = expected.abs().max().item<double>();
+  EXPECT_LT((shared - expected).abs().max().item<double>(), 0.05 * scale);
+}
+
+TEST_F(CachedForward, SharedPrefixIsChecked) {
+  auto prefix = std::make_shared<KVCache>(config, 1, 6, model->options());
+  model->forward_ids(ids.narrow(1, 0, 6), *prefix);
+  EXPECT_THROW(KVCache(config, 2, 16, model->options(), nullptr), ArgumentError);
+  EXPECT_THROW(KVCache(config, 2, 6, model->options(), prefix), ArgumentError);  // no room after it
+  auto two_rows = std::make_shared<KVCache>(config, 2, 6, model->options());
+  EXPECT_THROW(KVCache(config, 2, 16, model->options(), two_rows), ArgumentError);
+  EXPECT_THROW(KVCache(config, 2, 16, torch::TensorOptions(torch::kBFloat16), prefix), ShapeError);
+  auto chained = std::make_shared<KVCache>(config, 1, 16, model->options(), prefix);
+  EXPECT_THROW(KVCache(config, 2, 24, model->options(), chained), ArgumentError);
+  // Copying between caches needs the same shared prefix.
+  KVCache plain(config, 2, 16, model->options());
+  KVCache continued(config, 2, 16, model->options(), prefix);
+  EXPECT_THROW(continued.broadcast_prefix_from(plain, 0, 6), ArgumentError);
+}
+
 TEST_F(CachedForward, BuffersAreAllocatedOnceAndWrittenInPlace) {
   KVCache cache(config, 1, 16, model->options());
   const auto* keys = cache.keys(0).data_ptr();
