@@ -1,6 +1,6 @@
 #pragma once
 // Everything regionlm offers in one include: the user-facing Model API (model.hpp) and every
-// part it is built from (checkpoint I/O, vision, regions, prompting, decoder).
+// part it is built from (checkpoint I/O, vision, regions, prompting, decoder, Segment Anything).
 // tests/pipeline/umbrella_test.cpp checks that no public header is missing here.
 
 #include "regionlm/error.hpp"
@@ -50,6 +50,18 @@
 #include "regionlm/llm/sampler.hpp"
 #include "regionlm/llm/text_stream.hpp"
 #include "regionlm/llm/token_embedding.hpp"
+
+#include "regionlm/sam/automatic_mask_generator.hpp"
+#include "regionlm/sam/config.hpp"
+#include "regionlm/sam/image_encoder.hpp"
+#include "regionlm/sam/layers.hpp"
+#include "regionlm/sam/mask_decoder.hpp"
+#include "regionlm/sam/prompt.hpp"
+#include "regionlm/sam/prompt_encoder.hpp"
+#include "regionlm/sam/sam.hpp"
+#include "regionlm/sam/scribble.hpp"
+#include "regionlm/sam/tiny_vit.hpp"
+#include "regionlm/sam/transforms.hpp"
 
 // GPT4RoI (standalone until regionlm::Model loads both families; docs/gpt4roi.md).
 #include "regionlm/gpt4roi/box.hpp"
