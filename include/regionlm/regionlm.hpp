@@ -62,3 +62,16 @@
 #include "regionlm/sam/scribble.hpp"
 #include "regionlm/sam/tiny_vit.hpp"
 #include "regionlm/sam/transforms.hpp"
+
+// GPT4RoI (standalone until regionlm::Model loads both families; docs/gpt4roi.md).
+#include "regionlm/gpt4roi/box.hpp"
+#include "regionlm/gpt4roi/clip_encoder_layer.hpp"
+#include "regionlm/gpt4roi/clip_vision.hpp"
+#include "regionlm/gpt4roi/config.hpp"
+#include "regionlm/gpt4roi/conv_module.hpp"
+#include "regionlm/gpt4roi/mlvl_fuse.hpp"
+#include "regionlm/gpt4roi/model.hpp"
+#include "regionlm/gpt4roi/prompt.hpp"
+#include "regionlm/gpt4roi/roi_align.hpp"
+#include "regionlm/gpt4roi/roi_extractor.hpp"
+#include "regionlm/gpt4roi/spi_module.hpp"
