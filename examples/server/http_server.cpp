@@ -127,18 +127,23 @@ void HttpServer::listen() {
 
 void HttpServer::stop() { http_->stop(); }
 
+void HttpServer::authorize(const httplib::Request& req) const {
+  if (options_.api_key.empty()) return;
+  if (!constant_time_equal(req.get_header_value("Authorization"), "Bearer " + options_.api_key)) {
+    throw ApiError(401, "authentication_error", "", "invalid_api_key",
+                   "missing or wrong API key: send \"Authorization: Bearer <key>\"");
+  }
+}
+
+Clock::time_point HttpServer::deadline() const { return Clock::now() + std::chrono::seconds(options_.timeout_s); }
+
 void HttpServer::add_routes() {
   httplib::Server& http = *http_;
 
-  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+  // Before routing only the clock starts: answering here (say, a 401) would leave the request
+  // body unread on a keep-alive connection, to be misread as the next request.
+  http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
     request_start = Clock::now();
-    if (options_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string expected = "Bearer " + options_.api_key;
-    if (!constant_time_equal(req.get_header_value("Authorization"), expected)) {
-      send_error(res, ApiError(401, "authentication_error", "", "invalid_api_key",
-                               "missing or wrong API key: send \"Authorization: Bearer <key>\""));
-      return httplib::Server::HandlerResponse::Handled;
-    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
@@ -173,10 +178,9 @@ void HttpServer::add_routes() {
     std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
     const bool timed = request_start != Clock::time_point{};
     const double ms = timed ? std::chrono::duration<double, std::milli>(Clock::now() - request_start).count() : 0.0;
+    const std::string size = res.is_chunked_content_provider_ ? "stream" : std::to_string(res.body.size()) + "B";
     std::fprintf(stderr, "%s %s \"%s %s\" %d %s %.1fms\n", stamp, req.remote_addr.c_str(), req.method.c_str(),
-                 req.path.c_str(), res.status,
-                 res.is_chunked_content_provider_ ? "stream" : (std::to_string(res.body.size()) + "B").c_str(),
-                 ms);
+                 req.path.c_str(), res.status, size.c_str(), ms);
     request_start = {};
   });
 
@@ -189,135 +193,141 @@ void HttpServer::add_routes() {
   http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(json{{"status", "ok"}}.dump(), kJson);
   });
+  http.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      authorize(req);
+      models(res);
+    });
+  });
+  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      authorize(req);
+      chat_completions(req, res);
+    });
+  });
+  http.Post("/v1/regions/describe", [this](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      authorize(req);
+      describe_regions(req, res);
+    });
+  });
+  http.Post("/v1/segment", [this](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      authorize(req);
+      segment(req, res);
+    });
+  });
+}
 
-  http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    const json meta = {{"sam", backend_.sam.has_value()},
-                       {"image_tokens", backend_.model.image_token_count()},
-                       {"context_length", backend_.model.config().text.max_position_embeddings}};
-    res.set_content(json{{"object", "list"},
-                         {"data", json::array({{{"id", backend_.model_id},
-                                                {"object", "model"},
-                                                {"created", 0},
-                                                {"owned_by", "regionlm"},
-                                                {"meta", meta}}})}}
+void HttpServer::models(httplib::Response& res) const {
+  const json meta = {{"sam", backend_.sam.has_value()},
+                     {"image_tokens", backend_.model.image_token_count()},
+                     {"context_length", backend_.model.config().text.max_position_embeddings}};
+  const json model = {{"id", backend_.model_id}, {"object", "model"}, {"created", 0}, {"owned_by", "regionlm"},
+                      {"meta", meta}};
+  res.set_content(json{{"object", "list"}, {"data", json::array({model})}}.dump(), kJson);
+}
+
+void HttpServer::chat_completions(const httplib::Request& req, httplib::Response& res) {
+  auto request = std::make_shared<const ChatRequest>(parse_chat_request(parse_body(req.body)));
+  const Backend& backend = backend_;
+  auto job = pool_.submit([&backend, request](Job& job) { run_chat(backend, *request, job); }, deadline(),
+                          request->stream);
+  const std::string id = completion_id();
+  const int64_t created = unix_time();
+  const std::string model = backend_.model_id;
+  if (!request->stream) {
+    job->wait_done();
+    if (job->failed()) std::rethrow_exception(job->error());
+    const json& r = job->result();
+    const json choice = {{"index", 0},
+                         {"message", {{"role", "assistant"}, {"content", r["content"]}, {"refusal", nullptr}}},
+                         {"logprobs", nullptr},
+                         {"finish_reason", r["finish_reason"]}};
+    res.set_content(json{{"id", id},
+                         {"object", "chat.completion"},
+                         {"created", created},
+                         {"model", model},
+                         {"choices", json::array({choice})},
+                         {"usage", r["usage"]},
+                         {"system_fingerprint", nullptr},
+                         {"timings", r["timings"]}}
                         .dump(),
                     kJson);
-  });
+    return;
+  }
 
-  const auto deadline = [this] { return Clock::now() + std::chrono::seconds(options_.timeout_s); };
-
-  http.Post("/v1/chat/completions", [this, deadline](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] {
-      auto request = std::make_shared<const ChatRequest>(parse_chat_request(parse_body(req.body)));
-      const Backend& backend = backend_;
-      auto job = pool_.submit([&backend, request](Job& job) { run_chat(backend, *request, job); }, deadline(),
-                              request->stream);
-      const std::string id = completion_id();
-      const int64_t created = unix_time();
-      const std::string model = backend_.model_id;
-      if (!request->stream) {
+  job->wait_started();  // until here a failure is still a plain HTTP error
+  if (job->failed()) std::rethrow_exception(job->error());
+  const bool include_usage = request->include_usage;
+  // One chat.completion.chunk event; with include_usage every chunk carries "usage": null but
+  // the last one, which has no choices and the usage.
+  const auto event = [id, created, model, include_usage](json choices, json usage) {
+    json chunk = {{"id", id},         {"object", "chat.completion.chunk"}, {"created", created},
+                  {"model", model},   {"system_fingerprint", nullptr},     {"choices", std::move(choices)}};
+    if (include_usage) chunk["usage"] = std::move(usage);
+    return sse(chunk);
+  };
+  const auto choice = [](json delta, json finish_reason) {
+    return json::array(
+        {{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish_reason)}}});
+  };
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [job, event, choice, include_usage, peer = req.remote_addr](size_t, httplib::DataSink& sink) {
+        const auto write = [&](const std::string& text) {
+          if (sink.write(text.data(), text.size())) return true;
+          job->cancel();  // the client is gone: the generation stops at its next token
+          std::fprintf(stderr, "stream to %s closed by the client\n", peer.c_str());
+          return false;
+        };
+        if (!write(event(choice({{"role", "assistant"}, {"content", ""}}, nullptr), nullptr))) return false;
+        std::string piece;
+        while (job->next_piece(piece)) {
+          if (!write(event(choice({{"content", piece}}, nullptr), nullptr))) return false;
+        }
         job->wait_done();
-        if (job->failed()) std::rethrow_exception(job->error());
-        const json& r = job->result();
-        res.set_content(json{{"id", id},
-                             {"object", "chat.completion"},
-                             {"created", created},
-                             {"model", model},
-                             {"choices", json::array({{{"index", 0},
-                                                       {"message", {{"role", "assistant"}, {"content", r["content"]}}},
-                                                       {"logprobs", nullptr},
-                                                       {"finish_reason", r["finish_reason"]}}})},
-                             {"usage", r["usage"]},
-                             {"system_fingerprint", nullptr},
-                             {"timings", r["timings"]}}
-                            .dump(),
-                        kJson);
-        return;
-      }
-      job->wait_started();  // validation errors are still a plain HTTP error
-      if (job->failed()) std::rethrow_exception(job->error());
-      const bool include_usage = request->include_usage;
-      const auto chunk = [id, created, model, include_usage](json delta, json finish) {
-        json c = {{"id", id},
-                  {"object", "chat.completion.chunk"},
-                  {"created", created},
-                  {"model", model},
-                  {"system_fingerprint", nullptr},
-                  {"choices", json::array({{{"index", 0},
-                                            {"delta", std::move(delta)},
-                                            {"logprobs", nullptr},
-                                            {"finish_reason", std::move(finish)}}})}};
-        if (include_usage) c["usage"] = nullptr;
-        return sse(c);
-      };
-      res.set_header("Cache-Control", "no-cache");
-      res.set_chunked_content_provider(
-          "text/event-stream",
-          [job, chunk, id, created, model, include_usage](size_t, httplib::DataSink& sink) {
-            const auto write = [&](const std::string& text) {
-              if (sink.write(text.data(), text.size())) return true;
-              job->cancel();  // the client is gone: stop generating at the next token
-              return false;
-            };
-            if (!write(chunk({{"role", "assistant"}, {"content", ""}}, nullptr))) return false;
-            std::string piece;
-            while (job->next_piece(piece)) {
-              if (!write(chunk({{"content", piece}}, nullptr))) return false;
-            }
-            job->wait_done();
-            if (job->failed()) {
-              const ApiError e = as_api_error(job->error());
-              if (!write(sse(error_body(e.status(), e.type(), e.param(), e.code(), e.what())))) return false;
-            } else {
-              const json& r = job->result();
-              if (!write(chunk(json::object(), r["finish_reason"]))) return false;
-              if (include_usage) {
-                const json usage_chunk = {{"id", id},         {"object", "chat.completion.chunk"},
-                                          {"created", created}, {"model", model},
-                                          {"system_fingerprint", nullptr},
-                                          {"choices", json::array()}, {"usage", r["usage"]}};
-                if (!write(sse(usage_chunk))) return false;
-              }
-            }
-            if (!write("data: [DONE]\n\n")) return false;
-            sink.done();
-            return true;
-          },
-          [job](bool success) {
-            if (!success) job->cancel();
-          });
-    });
-  });
+        if (job->failed()) {
+          const ApiError e = as_api_error(job->error());
+          if (!write(sse(error_body(e.status(), e.type(), e.param(), e.code(), e.what())))) return false;
+        } else {
+          const json& r = job->result();
+          if (!write(event(choice(json::object(), r["finish_reason"]), nullptr))) return false;
+          if (include_usage && !write(event(json::array(), r["usage"]))) return false;
+        }
+        if (!write("data: [DONE]\n\n")) return false;
+        sink.done();
+        return true;
+      },
+      [job](bool success) {
+        if (!success) job->cancel();
+      });
+}
 
-  http.Post("/v1/regions/describe", [this, deadline](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] {
-      auto request = std::make_shared<const DescribeRequest>(parse_describe_request(parse_body(req.body)));
-      if (request->everything && !backend_.sam) {
-        throw invalid_request("everything", "\"everything\" needs Segment Anything: start the server with --sam PATH",
-                              "sam_not_loaded");
-      }
-      const Backend& backend = backend_;
-      auto job = pool_.submit([&backend, request](Job& job) { run_describe(backend, *request, job); }, deadline(), false);
-      job->wait_done();
-      if (job->failed()) std::rethrow_exception(job->error());
-      res.set_content(job->result().dump(), kJson);
-    });
-  });
+void HttpServer::describe_regions(const httplib::Request& req, httplib::Response& res) {
+  auto request = std::make_shared<const DescribeRequest>(parse_describe_request(parse_body(req.body)));
+  if (request->everything && !backend_.sam) {
+    throw invalid_request("everything", "\"everything\" needs Segment Anything: start the server with --sam PATH",
+                          "sam_not_loaded");
+  }
+  const Backend& backend = backend_;
+  auto job = pool_.submit([&backend, request](Job& job) { run_describe(backend, *request, job); }, deadline(), false);
+  job->wait_done();
+  if (job->failed()) std::rethrow_exception(job->error());
+  res.set_content(job->result().dump(), kJson);
+}
 
-  http.Post("/v1/segment", [this, deadline](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] {
-      auto request = std::make_shared<const SegmentRequest>(parse_segment_request(parse_body(req.body)));
-      if (!backend_.sam) {
-        throw invalid_request("", "/v1/segment needs Segment Anything: start the server with --sam PATH",
-                              "sam_not_loaded");
-      }
-      const Backend& backend = backend_;
-      auto job = pool_.submit([&backend, request](Job& job) { run_segment(backend, *request, job); }, deadline(), false);
-      job->wait_done();
-      if (job->failed()) std::rethrow_exception(job->error());
-      res.set_content(job->result().dump(), kJson);
-    });
-  });
+void HttpServer::segment(const httplib::Request& req, httplib::Response& res) {
+  auto request = std::make_shared<const SegmentRequest>(parse_segment_request(parse_body(req.body)));
+  if (!backend_.sam) {
+    throw invalid_request("", "/v1/segment needs Segment Anything: start the server with --sam PATH", "sam_not_loaded");
+  }
+  const Backend& backend = backend_;
+  auto job = pool_.submit([&backend, request](Job& job) { run_segment(backend, *request, job); }, deadline(), false);
+  job->wait_done();
+  if (job->failed()) std::rethrow_exception(job->error());
+  res.set_content(job->result().dump(), kJson);
 }
 
 }  // namespace regionlm::server

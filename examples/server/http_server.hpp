@@ -11,7 +11,9 @@
 
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace regionlm::server {
 
@@ -41,6 +43,14 @@ class HttpServer {
 
  private:
   void add_routes();
+  /// 401 unless the request carries the API key (when the server has one).
+  void authorize(const httplib::Request& req) const;
+  Clock::time_point deadline() const;  // of a request arriving now
+  // The endpoints (each throws ApiError and friends; add_routes turns them into responses).
+  void models(httplib::Response& res) const;
+  void chat_completions(const httplib::Request& req, httplib::Response& res);
+  void describe_regions(const httplib::Request& req, httplib::Response& res);
+  void segment(const httplib::Request& req, httplib::Response& res);
 
   const Backend& backend_;
   const ServerOptions options_;

@@ -85,7 +85,9 @@ void expect_stream_matches(const json& body, const json& completion) {
     EXPECT_EQ(chunk["model"], "tiny-shapes");
     ASSERT_EQ(chunk["choices"].size(), 1u);
     const json& choice = chunk["choices"][0];
-    if (i == 0) EXPECT_EQ(choice["delta"]["role"], "assistant");
+    if (i == 0) {
+      EXPECT_EQ(choice["delta"]["role"], "assistant");
+    }
     if (choice["delta"].contains("content")) text += choice["delta"]["content"].get<std::string>();
     if (i + 2 < events.size()) {
       EXPECT_TRUE(choice["finish_reason"].is_null());
