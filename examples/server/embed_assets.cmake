@@ -1,4 +1,5 @@
 # cmake -DOUTPUT=<file.cpp> -DASSETS="url|content-type|file;..." -P embed_assets.cmake
+# (text/* types get "; charset=utf-8")
 # Writes a C++ file defining regionlm::server::web_assets() with each file's bytes.
 set(_body "")
 set(_index 0)
@@ -7,6 +8,9 @@ foreach(_entry IN LISTS ASSETS)
   list(GET _parts 0 _url)
   list(GET _parts 1 _type)
   list(GET _parts 2 _file)
+  if(_type MATCHES "^text/")
+    string(APPEND _type "\; charset=utf-8")  # (a ';' cannot travel inside a CMake list)
+  endif()
   file(READ "${_file}" _hex HEX)
   string(LENGTH "${_hex}" _hex_length)
   math(EXPR _size "${_hex_length} / 2")

@@ -156,8 +156,11 @@ void HttpServer::add_routes() {
         send_error(res, ApiError(404, "not_found_error", "", "not_found", "no route " + req.method + " " + req.path));
         break;
       case 413:
+        // httplib caps form-encoded bodies (curl -d's default type) at 8 KiB whatever the limit.
         send_error(res, ApiError(413, "invalid_request_error", "", "payload_too_large",
-                                 "the request body is larger than the server's limit"));
+                                 req.get_header_value("Content-Type").find("x-www-form-urlencoded") != std::string::npos
+                                     ? "form-encoded bodies are limited to 8 KiB: send Content-Type: application/json"
+                                     : "the request body is larger than the server's limit (--max-body-mb)"));
         break;
       default:
         send_error(res, ApiError(res.status, res.status >= 500 ? "server_error" : "invalid_request_error", "",
