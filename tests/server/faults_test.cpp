@@ -16,6 +16,7 @@
 #include "regionlm/model.hpp"
 #include "regionlm/region/rle.hpp"
 #include "regionlm/vision/image.hpp"
+#include "reference_data.hpp"
 #include "server_test_util.hpp"
 
 using json = nlohmann::json;
@@ -292,7 +293,7 @@ TEST(ServerFaults, BrokenConnectionsAreAnsweredOrClosed) {
   {  // A request line that is not HTTP.
     RawConnection raw(w.server->port());
     raw.send("GARBAGE\r\n\r\n");
-    const std::string reply = raw.receive_all(5);
+    const std::string reply = raw.receive_until("}}", 5);
     EXPECT_NE(reply.find(" 400 "), std::string::npos) << reply;
   }
   {  // A body that stops halfway: answered once the read timeout (2 s) passes.
@@ -300,7 +301,7 @@ TEST(ServerFaults, BrokenConnectionsAreAnsweredOrClosed) {
     const auto t0 = std::chrono::steady_clock::now();
     raw.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
              "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"messages\": [");
-    const std::string reply = raw.receive_all(10);
+    const std::string reply = raw.receive_until("}}", 10);
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_NE(reply.find(" 400 "), std::string::npos) << reply;
     EXPECT_NE(reply.find("\"error\""), std::string::npos) << reply;
@@ -322,54 +323,76 @@ TEST(ServerFaults, BrokenConnectionsAreAnsweredOrClosed) {
             w.model.describe(w.model.encode(w.rgb), {Region::from_mask(w.mask0)}, "What is <region1>?", options).text);
 }
 
-/// A sampled request whose answer runs to max_tokens (found with the library: the seed whose
-/// answer is longest), so that it is still generating when the test acts.
-json long_request(int max_tokens) {
-  auto& w = world();
-  static std::optional<json> found;
-  if (found) return *found;
-  const EncodedImage image = w.model.encode(w.rgb);
-  for (uint64_t seed = 0; seed < 40; ++seed) {
-    GenerationOptions options;
-    options.temperature = 2.0f;
-    options.seed = seed;
-    options.max_new_tokens = max_tokens;
-    if (w.model.describe(image, {Region::from_mask(w.mask0)}, "Describe <region1> in detail.", options).stop_reason ==
-        StopReason::Length) {
-      json body = valid_chat("Describe <region1> in detail.");
-      body["temperature"] = 2.0;
-      body["seed"] = seed;
-      body["max_tokens"] = max_tokens;
-      body["stream"] = true;
-      found = body;
-      return body;
+/// A second server on the pipeline tests' random-weight Osprey checkpoint, whose sampled answers
+/// rarely meet EOS: a request found with the library (the first seed whose answer runs to
+/// max_tokens) is still generating when the test acts. tiny-shapes answers in a few tokens.
+struct LongAnswers {
+  const regionlm::test::ReferenceData& data = regionlm::test::reference();
+  std::unique_ptr<ServerProcess> server;
+  json body;
+  GenerationOptions options;
+  std::string question = "Describe <region1> in detail.";
+
+  LongAnswers() {
+    const Model model = Model::load(data.model);
+    const EncodedImage image = model.encode(data.image);
+    options.temperature = 1.0f;
+    options.max_new_tokens = 300;
+    for (uint64_t seed = 0; seed < 20 && body.is_null(); ++seed) {
+      options.seed = seed;
+      if (model.describe(image, data.regions({0}), question, options).stop_reason == StopReason::Length) {
+        const cv::Mat mask = (cv::imread(data.masks[0].string(), cv::IMREAD_GRAYSCALE) > 0) / 255;
+        body = {{"messages", json::array({user(json::array({image_part(data_url(read_file(data.image))), text_part(question)}))})},
+                {"regions", json::array({{{"mask", {{"size", {mask.rows, mask.cols}}, {"counts", rle_encode(mask)}}}}})},
+                {"temperature", 1.0},
+                {"seed", seed},
+                {"max_tokens", options.max_new_tokens},
+                {"stream", true}};
+      }
     }
+    if (body.is_null()) throw std::runtime_error("no seed below 20 gives an answer of 300 tokens");
+    server = std::make_unique<ServerProcess>(std::vector<std::string>{"--model", data.model.string(), "--threads", "1"},
+                                             "faults-long");
   }
-  ADD_FAILURE() << "no seed gives an answer of " << max_tokens << " tokens";
-  return valid_chat();
+
+  /// What the library answers to `body`.
+  std::string library_answer() const {
+    const Model model = Model::load(data.model);
+    return model.describe(model.encode(data.image), data.regions({0}), question, options).text;
+  }
+
+  /// Sends `body` as a raw HTTP request; returns once the first chunk (the role) has arrived.
+  std::string start(RawConnection& raw) const {
+    const std::string text = body.dump();
+    raw.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+             std::to_string(text.size()) + "\r\n\r\n" + text);
+    return raw.receive_until("\"role\":\"assistant\"", 30);
+  }
+};
+
+LongAnswers& long_answers() {
+  static LongAnswers l;
+  return l;
 }
 
 TEST(ServerFaults, ClientThatDisconnectsMidStreamCancelsItsGeneration) {
-  auto& w = world();
-  const json body = long_request(400);
-  RawConnection raw(w.server->port());
-  const std::string text = body.dump();
-  raw.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
-           "Content-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) + "\r\n\r\n" + text);
-  const std::string first = raw.receive_until("\"role\":\"assistant\"", 30);
-  ASSERT_NE(first.find("200 OK"), std::string::npos) << first;
-  raw.close();
-  // The worker notices at its next token and stops well before 400 tokens.
+  auto& l = long_answers();
+  {
+    RawConnection raw(l.server->port());
+    const std::string first = l.start(raw);
+    ASSERT_NE(first.find("200 OK"), std::string::npos) << first;
+  }  // closed after the first chunk
+  // The worker notices at its next token and stops well before max_tokens.
   std::smatch m;
   std::string log;
   for (int i = 0; i < 200; ++i) {
-    log = w.server->log();
+    log = l.server->log();
     if (std::regex_search(log, m, std::regex(R"(generation cancelled after (\d+) tokens)"))) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_FALSE(m.empty()) << log;
-  EXPECT_LT(std::stoi(m[1]), 400);
-  auto client = w.server->client();
+  EXPECT_LT(std::stoi(m[1]), l.options.max_new_tokens);
+  auto client = world().server->client();
   EXPECT_EQ(post(*client, "/v1/chat/completions", valid_chat(), kAuth).status, 200);
 }
 
@@ -436,15 +459,11 @@ TEST(ServerFaults, MemoryStaysBoundedOver1000Requests) {
 }
 
 TEST(ServerFaults, SigtermFinishesTheRequestInFlightThenExitsZero) {
-  auto& w = world();
-  const json body = long_request(400);
-  RawConnection raw(w.server->port());
-  const std::string text = body.dump();
-  raw.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
-           "Content-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) + "\r\n\r\n" + text);
-  std::string streamed = raw.receive_until("\"role\":\"assistant\"", 30);  // generating now
+  auto& l = long_answers();
+  RawConnection raw(l.server->port());
+  std::string streamed = l.start(raw);  // generating now
   ASSERT_NE(streamed.find("200 OK"), std::string::npos) << streamed;
-  std::thread stopper([&] { EXPECT_EQ(w.server->stop(SIGTERM, 60), 0) << w.server->log(); });
+  std::thread stopper([&] { EXPECT_EQ(l.server->stop(SIGTERM, 60), 0) << l.server->log(); });
   streamed += raw.receive_all(60);  // until the server closes the connection
   stopper.join();
   // Each chunk of the chunked body is one event, "data: ...\n\n".
@@ -462,13 +481,7 @@ TEST(ServerFaults, SigtermFinishesTheRequestInFlightThenExitsZero) {
       answer += chunk["choices"][0]["delta"]["content"].get<std::string>();
     }
   }
-  GenerationOptions options;
-  options.temperature = 2.0f;
-  options.seed = body["seed"].get<uint64_t>();
-  options.max_new_tokens = 400;
-  EXPECT_EQ(answer, w.model.describe(w.model.encode(w.rgb), {Region::from_mask(w.mask0)}, "Describe <region1> in detail.",
-                                     options)
-                        .text);
+  EXPECT_EQ(answer, l.library_answer());
 }
 
 }  // namespace

@@ -111,6 +111,7 @@ std::unique_ptr<httplib::Client> ServerProcess::client() const {
   client->set_read_timeout(120, 0);
   client->set_write_timeout(60, 0);
   client->set_keep_alive(true);
+  client->set_tcp_nodelay(true);
   return client;
 }
 
