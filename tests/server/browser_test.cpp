@@ -23,6 +23,19 @@ using namespace regionlm::server::test;
 
 namespace {
 
+/// Runs tests/server/browser_check.py with `arguments`; its JSON report.
+json run_page(const std::vector<std::string>& arguments) {
+  std::string command = regionlm::test::shell_quote(regionlm::test::python()) + " " +
+                        regionlm::test::shell_quote((regionlm::test::source_dir() / "tests/server/browser_check.py").string());
+  for (const auto& a : arguments) command += " " + regionlm::test::shell_quote(a);
+  const auto [code, output] = regionlm::test::run_command(command + " 2>&1");
+  EXPECT_EQ(code, 0) << output;
+  const size_t start = output.rfind("\n{");
+  const json report = json::parse(output.substr(start == std::string::npos ? 0 : start + 1), nullptr, false);
+  EXPECT_FALSE(report.is_discarded()) << output;
+  return report;
+}
+
 /// The trained tiny-shapes SAM when the checkout has one, else a small random-weight SAM.
 std::filesystem::path sam_location() {
   const auto trained = model_dir() / "sam";
@@ -43,13 +56,9 @@ TEST(ServerBrowser, ClickSegmentAskAndDescribeEverything) {
   const int x = static_cast<int>(moments.m10 / moments.m00), y = static_cast<int>(moments.m01 / moments.m00);
   const std::string question = "What is <region1>?";
   const auto screenshots = regionlm::test::scratch_dir("server-browser") / "page";
-  const auto [code, output] = regionlm::test::run_command(
-      regionlm::test::shell_quote(regionlm::test::python()) + " " +
-      regionlm::test::shell_quote((regionlm::test::source_dir() / "tests/server/browser_check.py").string()) +
-      " http://127.0.0.1:" + std::to_string(server.port()) + "/ " + std::to_string(x) + " " + std::to_string(y) + " " +
-      regionlm::test::shell_quote(question) + " " + regionlm::test::shell_quote(screenshots.string()) + " 2>&1");
-  ASSERT_EQ(code, 0) << output;
-  const json page = json::parse(output.substr(output.rfind("\n{") == std::string::npos ? 0 : output.rfind("\n{") + 1));
+  const json page = run_page({"sam", "http://127.0.0.1:" + std::to_string(server.port()) + "/", std::to_string(x),
+                              std::to_string(y), question, screenshots.string()});
+  ASSERT_TRUE(page.is_object());
   std::printf("screenshots: %s-ask.png, %s-everything.png\n", screenshots.c_str(), screenshots.c_str());
 
   // The click reached the page as a positive point at (x, y), and the overlay is SAM's best mask.
@@ -79,6 +88,33 @@ TEST(ServerBrowser, ClickSegmentAskAndDescribeEverything) {
   EXPECT_EQ(page["masks_drawn"], std::to_string(expected.size()));
   ASSERT_EQ(page["mark_texts"].size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(page["mark_texts"][i], expected[i].text) << i;
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+}
+
+TEST(ServerBrowser, WithoutSamBoxesAndMaskUploads) {
+  ServerProcess server({"--model", model_dir().string()}, "browser-nosam");
+  const Model model = Model::load(model_dir());
+  const cv::Mat rgb = vision::load_image(scene_dir() / "image.png");
+  const std::string question = "Is <region1> left of <region2>?";
+  const auto screenshots = regionlm::test::scratch_dir("server-browser-nosam") / "page";
+  // Region 1: the orange triangle's mask PNG; region 2: a box dragged around the blue square.
+  const json page = run_page({"nosam", "http://127.0.0.1:" + std::to_string(server.port()) + "/", "20", "90", "110",
+                              "180", (scene_dir() / "mask_2.png").string(), question, screenshots.string()});
+  ASSERT_TRUE(page.is_object());
+  std::printf("screenshot: %s-nosam.png\n", screenshots.c_str());
+  EXPECT_NE(page["sam_status"].get<std::string>().find("off"), std::string::npos) << page.dump();
+  EXPECT_EQ(page["everything_enabled"], false);
+  EXPECT_NE(page["click_status"].get<std::string>().find("--sam"), std::string::npos) << page.dump();
+  ASSERT_EQ(page["regions"].size(), 2u) << page.dump();
+  EXPECT_EQ(page["regions"][0]["mask_png"], regionlm::server::test::data_url(read_file(scene_dir() / "mask_2.png")).substr(22));
+  EXPECT_EQ(page["regions"][1]["box"], json({20, 90, 111, 181}));
+  const cv::Mat triangle = cv::imread((scene_dir() / "mask_2.png").string(), cv::IMREAD_GRAYSCALE);
+  GenerationOptions options;
+  options.max_new_tokens = 128;
+  EXPECT_EQ(page["answer_state"], "done");
+  EXPECT_EQ(page["answer"], model.describe(model.encode(rgb), {Region::from_mask(triangle), Region::from_box(20, 90, 111, 181)},
+                                           question, options)
+                                .text);
   EXPECT_EQ(server.stop(SIGTERM), 0);
 }
 

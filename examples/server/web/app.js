@@ -207,6 +207,8 @@ async function openImage(blob) {
   state.image = {dataUrl, width: element.naturalWidth, height: element.naturalHeight, element};
   canvas.width = state.image.width;
   canvas.height = state.image.height;
+  // Small images are shown enlarged (pixels stay sharp); large ones shrink to the column.
+  canvas.style.width = Math.max(state.image.width, 512) + "px";
   $("canvas-hint").hidden = true;
   state.regions = [];
   state.current = -1;
