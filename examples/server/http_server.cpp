@@ -138,7 +138,9 @@ void HttpServer::authorize(const httplib::Request& req) const {
   }
 }
 
-Clock::time_point HttpServer::deadline() const { return Clock::now() + std::chrono::seconds(options_.timeout_s); }
+Clock::time_point HttpServer::deadline() const {
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.timeout_s));
+}
 
 void HttpServer::add_routes() {
   httplib::Server& http = *http_;

@@ -24,7 +24,7 @@ struct ServerOptions {
   size_t max_queue = 16;           // --max-queue: requests waiting for a worker beyond those; more = 429
   std::string api_key;             // --api-key: required as "Authorization: Bearer KEY" on /v1/*; "" = none
   size_t image_cache_mb = 512;     // --image-cache-mb: LRU budget of decoded/encoded images, MiB
-  int timeout_s = 300;             // --timeout: per request, queueing included, s
+  double timeout_s = 300;          // --timeout: per request, queueing included, s
   size_t max_body_mb = 32;         // --max-body-mb: larger request bodies get 413, MiB
   int read_timeout_s = 10;         // --read-timeout: a client that stops sending its request, s
 };

@@ -48,7 +48,8 @@ int server_main(int argc, char** argv) {
     std::string model_dir, sam_path, device, dtype;
     server::ServerOptions options;
     int64_t port = options.port, threads = options.threads, max_queue = static_cast<int64_t>(options.max_queue);
-    int64_t cache_mb = static_cast<int64_t>(options.image_cache_mb), timeout = options.timeout_s;
+    int64_t cache_mb = static_cast<int64_t>(options.image_cache_mb);
+    float timeout = static_cast<float>(options.timeout_s);
     int64_t body_mb = static_cast<int64_t>(options.max_body_mb), read_timeout = options.read_timeout_s;
     ArgumentParser parser(kProgram,
                           "Serves an Osprey-architecture model over HTTP: an OpenAI-style chat API whose requests\n"
@@ -63,7 +64,8 @@ int server_main(int argc, char** argv) {
     parser.option("api-key", "KEY", "require \"Authorization: Bearer KEY\" on /v1/* (default: none)", &options.api_key);
     parser.option("image-cache-mb", "N", "memory for cached images and their features, MiB (default 512; 0 = off)",
                   &cache_mb);
-    parser.option("timeout", "SEC", "longest time one request may take, queueing included (default 300)", &timeout);
+    parser.option("timeout", "SEC", "longest time one request may take, queueing included; fractions allowed (default 300)",
+                  &timeout);
     parser.option("max-body-mb", "N", "largest request body, MiB; larger get 413 (default 32)", &body_mb);
     parser.option("read-timeout", "SEC", "how long a client may stall while sending a request (default 10)",
                   &read_timeout);
@@ -80,7 +82,8 @@ int server_main(int argc, char** argv) {
     options.threads = static_cast<int>(check(threads, 1, 256, "--threads"));
     options.max_queue = static_cast<size_t>(check(max_queue, 0, 4096, "--max-queue"));
     options.image_cache_mb = static_cast<size_t>(check(cache_mb, 0, 1 << 20, "--image-cache-mb"));
-    options.timeout_s = static_cast<int>(check(timeout, 1, 86400, "--timeout"));
+    if (!(timeout >= 0.001f && timeout <= 86400.f)) throw UsageError("--timeout must be in [0.001, 86400] seconds");
+    options.timeout_s = timeout;
     options.max_body_mb = static_cast<size_t>(check(body_mb, 1, 4096, "--max-body-mb"));
     options.read_timeout_s = static_cast<int>(check(read_timeout, 1, 3600, "--read-timeout"));
 
