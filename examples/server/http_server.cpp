@@ -49,7 +49,9 @@ ApiError as_api_error(std::exception_ptr error) {
   } catch (const std::bad_alloc&) {
     return ApiError(500, "server_error", "", "out_of_memory", "the server ran out of memory for this request");
   } catch (const std::exception& e) {
-    return ApiError(500, "server_error", "", "internal_error", std::string("internal error: ") + e.what());
+    // First line only: LibTorch's messages go on with a C++ backtrace.
+    const std::string message = e.what();
+    return ApiError(500, "server_error", "", "internal_error", "internal error: " + message.substr(0, message.find('\n')));
   } catch (...) {
     return ApiError(500, "server_error", "", "internal_error", "internal error");
   }
