@@ -40,10 +40,10 @@ fi
 step "configure + build (log: build.log)"
 generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
 start=$SECONDS
-if timeout 900 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+if timeout 120 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
      -DTorch_DIR="$torch_dir" -DCMAKE_PREFIX_PATH="$prefix_path" -DREGIONLM_PYTHON="$(command -v "$python")" \
      -DTORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" >"$out/build.log" 2>&1 &&
-   timeout 900 cmake --build "$build" -j "$(nproc)" \
+   timeout 420 cmake --build "$build" -j "$(nproc)" \
      --target regionlm_gpu_check test_tiny_cuda test_mask_extractor >>"$out/build.log" 2>&1; then
   step "built in $((SECONDS - start)) s"
 else
@@ -52,12 +52,12 @@ fi
 grep -q "CUDA code: ON" "$out/build.log" || { step "LibTorch has no CUDA"; exit 1; }
 
 step "CUDA tests (log: tests.log)"
-(cd "$build" && timeout 600 ctest --output-on-failure -L cuda -j 4) >"$out/tests.log" 2>&1 || status=1
-(cd "$build" && timeout 300 ctest --output-on-failure -R "SameResultOnCuda") >>"$out/tests.log" 2>&1 || status=1
+(cd "$build" && timeout 240 ctest --output-on-failure -L cuda -j 4) >"$out/tests.log" 2>&1 || status=1
+(cd "$build" && timeout 60 ctest --output-on-failure -R "SameResultOnCuda") >>"$out/tests.log" 2>&1 || status=1
 grep -E "tests passed|Passed|Failed|questions|right in" "$out/tests.log"
 
 step "benchmark: Osprey-7B shapes, bfloat16 (log: bench.log)"
-timeout 900 "$build/tests/bench/regionlm_gpu_check" --device cuda --dtype bfloat16 --shape osprey-7b \
+timeout 420 "$build/tests/bench/regionlm_gpu_check" --device cuda --dtype bfloat16 --shape osprey-7b \
   --dir "${TMPDIR:-/tmp}/regionlm-gpu-check" --out "$out/gpu_check.json" 2>&1 | tee "$out/bench.log"
 [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 rm -rf "${TMPDIR:-/tmp}/regionlm-gpu-check"

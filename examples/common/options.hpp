@@ -27,6 +27,7 @@ struct CommonOptions {
   std::string dtype;                    // --dtype ("" = library default)
   std::string vision_tower;             // --vision-tower ("" = config.json's mm_vision_tower)
   bool strict_regions = false;          // --strict-regions: every region must be named (LoadOptions)
+  std::string quantize;                 // --quantize: "" or "int8" (LoadOptions::quantize)
   GenerationOptions generation;         // --max-new-tokens, --temperature, ... (greedy by default)
   bool verbose = false;                 // --verbose: load progress and timings on stderr
 };

@@ -72,6 +72,11 @@ struct LoadOptions {
   /// the EncodedImage lives: layers x 2 x (prefix positions) x hidden x dtype size, e.g.
   /// 32 x 2 x 1061 x 4096 x 2 B = 0.53 GiB for Osprey-7B in bfloat16. Default true.
   bool reuse_image_prefix = true;
+  /// Weight-only quantization of the decoder's linear layers (projections and lm_head) and the
+  /// projector: "" = none, "int8" = int8 with one scale per output channel, quantized as each
+  /// layer loads (about 0.27x the float32 model's memory for Osprey-7B). The vision trunk,
+  /// mask extractor and embeddings stay in `dtype`. Kernels: layers/linear.hpp. Default "".
+  std::string quantize;
 };
 
 namespace pipeline {
