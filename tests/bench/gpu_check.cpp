@@ -15,8 +15,6 @@
 // stdout).
 // `--shape small` runs a 25 M-parameter model instead, so the program can be
 // tried on a CPU.
-#include <nlohmann/json.hpp>
-#include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -26,6 +24,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
 #include <string>
 #include <vector>
 
@@ -43,20 +43,18 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 struct Options {
-  std::string device = "cuda";     // where the model runs
-  std::string dtype = "bfloat16";  // model dtype
-  std::string shape = "osprey-7b"; // "osprey-7b" or "small"
-  fs::path dir = fs::temp_directory_path() /
-                 "regionlm-gpu-check"; // scratch model directory
-  fs::path out;                        // JSON results ("" = stdout only)
-  int64_t new_tokens = 128;            // answer length for the decode rate
-  int repeats = 5;                     // timed repetitions (median reported)
-  bool int8 = true; // also measure with LoadOptions::quantize = "int8"
+  std::string device = "cuda";                                      // where the model runs
+  std::string dtype = "bfloat16";                                   // model dtype
+  std::string shape = "osprey-7b";                                  // "osprey-7b" or "small"
+  fs::path dir = fs::temp_directory_path() / "regionlm-gpu-check";  // scratch model directory
+  fs::path out;                                                     // JSON results ("" = stdout only)
+  int64_t new_tokens = 128;                                         // answer length for the decode rate
+  int repeats = 5;                                                  // timed repetitions (median reported)
+  bool int8 = true;                                                 // also measure with LoadOptions::quantize = "int8"
 };
 
-regionlm::OspreyConfig model_config(const std::string &shape, int64_t vocab) {
-  regionlm::OspreyConfig
-      c; // defaults: Osprey-7B (LLaMA-7B, ConvNeXt-Large, 512 px)
+regionlm::OspreyConfig model_config(const std::string& shape, int64_t vocab) {
+  regionlm::OspreyConfig c;  // defaults: Osprey-7B (LLaMA-7B, ConvNeXt-Large, 512 px)
   // The bundled tokenizer's vocabulary (514) rather than LLaMA's 32000: no 32k
   // tokenizer can be shipped, and generated ids must decode. embed_tokens +
   // lm_head then hold 4 M instead of 262 M parameters: each decode step
@@ -75,52 +73,53 @@ regionlm::OspreyConfig model_config(const std::string &shape, int64_t vocab) {
     c.extractor.embed_dim = 256;
     c.mm_hidden_size = 128;
   } else if (shape != "osprey-7b") {
-    throw std::invalid_argument("--shape: expected osprey-7b or small, got " +
-                                shape);
+    throw std::invalid_argument("--shape: expected osprey-7b or small, got " + shape);
   }
   return c;
 }
 
-void synchronize(const torch::Device &device) {
+void synchronize(const torch::Device& device) {
 #if defined(REGIONLM_WITH_CUDA)
-  if (device.is_cuda())
-    torch::cuda::synchronize(device.index() < 0 ? 0 : device.index());
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? 0 : device.index());
 #endif
 }
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-nlohmann::json device_memory(const torch::Device &device) {
+/// Resident memory of this process, MiB (Linux VmRSS).
+double rss_mib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+nlohmann::json device_memory(const torch::Device& device) {
   nlohmann::json out = nlohmann::json::object();
+  out["process_rss_mib"] = rss_mib();
 #if defined(REGIONLM_WITH_CUDA)
   if (device.is_cuda()) {
     const int index = device.index() < 0 ? 0 : device.index();
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-    const auto all =
-        static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
-    out["allocated_gib"] =
-        static_cast<double>(stats.allocated_bytes[all].current) / (1 << 30);
-    out["peak_allocated_gib"] =
-        static_cast<double>(stats.allocated_bytes[all].peak) / (1 << 30);
-    out["reserved_gib"] =
-        static_cast<double>(stats.reserved_bytes[all].current) / (1 << 30);
+    const auto all = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+    out["allocated_gib"] = static_cast<double>(stats.allocated_bytes[all].current) / (1 << 30);
+    out["peak_allocated_gib"] = static_cast<double>(stats.allocated_bytes[all].peak) / (1 << 30);
+    out["reserved_gib"] = static_cast<double>(stats.reserved_bytes[all].current) / (1 << 30);
   }
 #endif
   return out;
 }
 
-void reset_peak(const torch::Device &device) {
+void reset_peak(const torch::Device& device) {
 #if defined(REGIONLM_WITH_CUDA)
-  if (device.is_cuda())
-    c10::cuda::CUDACachingAllocator::resetPeakStats(
-        device.index() < 0 ? 0 : device.index());
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
 #endif
 }
 
@@ -145,13 +144,12 @@ std::pair<cv::Mat, std::vector<regionlm::Region>> scene() {
   return {image, regions};
 }
 
-Options parse(int argc, char **argv) {
+Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        throw std::invalid_argument(arg + ": missing value");
+      if (i + 1 >= argc) throw std::invalid_argument(arg + ": missing value");
       return argv[++i];
     };
     if (arg == "--device")
@@ -176,9 +174,9 @@ Options parse(int argc, char **argv) {
   return o;
 }
 
-} // namespace
+}  // namespace
 
-int main(int argc, char **argv) try {
+int main(int argc, char** argv) try {
   const Options o = parse(argc, argv);
   nlohmann::json results;
   const torch::Device device(o.device);
@@ -187,45 +185,37 @@ int main(int argc, char **argv) try {
   results["shape"] = o.shape;
   results["torch"] = TORCH_VERSION;
 #if defined(REGIONLM_WITH_CUDA)
-  if (device.is_cuda())
-    results["gpu"] =
-        at::cuda::getDeviceProperties(device.index() < 0 ? 0 : device.index())
-            ->name;
+  if (device.is_cuda()) results["gpu"] = at::cuda::getDeviceProperties(device.index() < 0 ? 0 : device.index())->name;
 #endif
-  auto report = [&](const std::string &key, const nlohmann::json &value) {
+  auto report = [&](const std::string& key, const nlohmann::json& value) {
     results[key] = value;
     std::cout << key << ": " << value.dump() << std::endl;
   };
 
   // ---- random weights, made on the device and saved as a checkpoint
   // ----------------------
-  const fs::path source =
-      fs::path(REGIONLM_SOURCE_DIR) / "models" / "tiny-shapes";
+  const fs::path source = fs::path(REGIONLM_SOURCE_DIR) / "models" / "tiny-shapes";
   fs::create_directories(o.dir);
-  for (const char *file : {"tokenizer.model", "added_tokens.json"}) {
-    fs::copy_file(source / file, o.dir / file,
-                  fs::copy_options::overwrite_existing);
+  for (const char* file : {"tokenizer.model", "added_tokens.json"}) {
+    fs::copy_file(source / file, o.dir / file, fs::copy_options::overwrite_existing);
   }
-  const regionlm::OspreyConfig config = model_config(
-      o.shape, regionlm::load_osprey_config(source).text.vocab_size);
+  const regionlm::OspreyConfig config = model_config(o.shape, regionlm::load_osprey_config(source).text.vocab_size);
   {
     auto start = Clock::now();
     const auto dtype = o.dtype == "float32"   ? torch::kFloat32
                        : o.dtype == "float16" ? torch::kFloat16
                                               : torch::kBFloat16;
-    regionlm::Osprey osprey(config,
-                            torch::TensorOptions().dtype(dtype).device(device));
+    regionlm::Osprey osprey(config, torch::TensorOptions().dtype(dtype).device(device));
     torch::NoGradGuard no_grad;
     torch::manual_seed(0);
     int64_t parameters = 0;
-    for (auto &item : osprey->named_parameters()) {
+    for (auto& item : osprey->named_parameters()) {
       auto p = item.value();
       parameters += p.numel();
       if (p.dim() == 1) {
         item.key().ends_with(".bias") ? p.zero_() : p.fill_(1.0);
       } else {
-        p.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(
-                                 p[0].numel()))); // fan-in scaled
+        p.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(p[0].numel())));  // fan-in scaled
       }
     }
     synchronize(device);
@@ -234,19 +224,16 @@ int main(int argc, char **argv) try {
     start = Clock::now();
     regionlm::save_osprey(osprey, o.dir);
     report("save_s", seconds_since(start));
-    report("checkpoint_gib",
-           static_cast<double>(fs::file_size(o.dir / "model.safetensors")) /
-               (1 << 30));
+    report("checkpoint_gib", static_cast<double>(fs::file_size(o.dir / "model.safetensors")) / (1 << 30));
   }
 
   // ---- load, then each measurement; once as saved and once with int8 weights
   // ---------------
-  auto measure = [&](const std::string &quantize) {
+  auto measure = [&](const std::string& quantize) {
     const std::string k = quantize.empty() ? "" : quantize + "_";
-    auto report_k = [&](const std::string &key, const nlohmann::json &value) {
-      report(k + key, value);
-    };
+    auto report_k = [&](const std::string& key, const nlohmann::json& value) { report(k + key, value); };
     reset_peak(device);
+    report_k("rss_before_load_mib", rss_mib());
     regionlm::LoadOptions load;
     load.device = o.device;
     load.dtype = o.dtype;
@@ -265,8 +252,7 @@ int main(int argc, char **argv) try {
       start = Clock::now();
       const auto encoded = model.encode(image);
       synchronize(device);
-      if (r >= 2)
-        vision.push_back(1e3 * seconds_since(start)); // two warm-up runs
+      if (r >= 2) vision.push_back(1e3 * seconds_since(start));  // two warm-up runs
     }
     report_k("vision_ms", median(vision));
 
@@ -277,16 +263,13 @@ int main(int argc, char **argv) try {
     std::vector<double> first, second, first_wall;
     int64_t prompt_tokens = 0;
     for (int r = 0; r < o.repeats + 1; ++r) {
-      const auto encoded = model.encode(image); // fresh: no prefix yet
+      const auto encoded = model.encode(image);  // fresh: no prefix yet
       synchronize(device);
       start = Clock::now();
-      const auto a =
-          model.describe(encoded, {regions[0]}, "What is <region1>?", one);
+      const auto a = model.describe(encoded, {regions[0]}, "What is <region1>?", one);
       const double wall = 1e3 * seconds_since(start);
-      const auto b = model.describe(encoded, {regions[1]},
-                                    "What color is <region1>?", one);
-      if (r == 0)
-        continue; // warm-up
+      const auto b = model.describe(encoded, {regions[1]}, "What color is <region1>?", one);
+      if (r == 0) continue;  // warm-up
       first.push_back(a.timings.prefill_ms);
       first_wall.push_back(wall);
       second.push_back(b.timings.prefill_ms);
@@ -305,13 +288,10 @@ int main(int argc, char **argv) try {
     std::vector<double> rate, step;
     int64_t generated = 0;
     for (int r = 0; r < std::max(2, o.repeats / 2 + 1); ++r) {
-      const auto a = model.describe(encoded, {regions[2]},
-                                    "Describe <region1> in detail.", longer);
-      if (r == 0)
-        continue;
+      const auto a = model.describe(encoded, {regions[2]}, "Describe <region1> in detail.", longer);
+      if (r == 0) continue;
       rate.push_back(a.timings.decode_tokens_per_second);
-      step.push_back(a.timings.decode_ms /
-                     std::max<int64_t>(1, a.timings.generated_tokens - 1));
+      step.push_back(a.timings.decode_ms / std::max<int64_t>(1, a.timings.generated_tokens - 1));
       generated = a.timings.generated_tokens;
     }
     report_k("decode_generated_tokens", generated);
@@ -326,29 +306,25 @@ int main(int argc, char **argv) try {
     reset_peak(device);
     for (int r = 0; r < 3; ++r) {
       start = Clock::now();
-      const auto answers =
-          model.describe_each(encoded, regions, "What is <region>?", each);
+      const auto answers = model.describe_each(encoded, regions, "What is <region>?", each);
       synchronize(device);
-      if (r == 0)
-        continue;
+      if (r == 0) continue;
       each_wall.push_back(1e3 * seconds_since(start));
-      const auto &t = answers.front().timings;
-      each_step.push_back(t.decode_ms /
-                          std::max<int64_t>(1, t.generated_tokens - 1));
+      const auto& t = answers.front().timings;
+      each_step.push_back(t.decode_ms / std::max<int64_t>(1, t.generated_tokens - 1));
     }
     report_k("describe_each_8_ms", median(each_wall));
     report_k("describe_each_8_step_ms", median(each_step));
     report_k("memory_describe_each_8", device_memory(device));
   };
   measure("");
-  if (o.int8)
-    measure("int8");
+  if (o.int8) measure("int8");
 
   if (!o.out.empty()) {
     std::ofstream(o.out) << results.dump(2) << "\n";
   }
   return 0;
-} catch (const std::exception &e) {
+} catch (const std::exception& e) {
   std::cerr << "gpu_check: " << e.what() << "\n";
   return 1;
 }

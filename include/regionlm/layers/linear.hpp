@@ -22,15 +22,14 @@
 namespace regionlm::layers {
 
 class LinearImpl : public torch::nn::Module {
-public:
+ public:
   /// `options`: the parameters' device and dtype. `bias` = false registers no
   /// `bias` (LLaMA's projections, HF `nn.Linear(..., bias=False)`). Throws
   /// ArgumentError for non-positive sizes.
-  LinearImpl(int64_t in_features, int64_t out_features,
-             const torch::TensorOptions &options, bool bias = true);
+  LinearImpl(int64_t in_features, int64_t out_features, const torch::TensorOptions& options, bool bias = true);
 
   /// x: [..., in_features] in the parameters' dtype -> [..., out_features].
-  torch::Tensor forward(const torch::Tensor &x) const;
+  torch::Tensor forward(const torch::Tensor& x) const;
 
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
@@ -43,21 +42,19 @@ public:
   void quantize_int8();
   bool quantized() const { return quantized_; }
 
-  torch::Tensor weight; // [out_features, in_features]; undefined once quantized
-  torch::Tensor bias;   // [out_features]; undefined without bias
+  torch::Tensor weight;  // [out_features, in_features]; undefined once quantized
+  torch::Tensor bias;    // [out_features]; undefined without bias
 
-private:
+ private:
   int64_t in_features_;
   int64_t out_features_;
   bool quantized_ = false;
-  static constexpr int64_t kInt8KernelRows =
-      16;                     // CUDA: up to this many rows use the int8 kernel
-  torch::Tensor int8_weight_; // CUDA: [out, in] int8
-  torch::Tensor int8_scales_; // CUDA: [out] float32
-  bool cuda_kernel_ =
-      false; // CUDA: this LibTorch has aten::_weight_int8pack_mm for CUDA
-  c10::IValue packed_; // CPU: FBGEMM's prepacked int8 weight, scales and bias
+  static constexpr int64_t kInt8KernelRows = 16;  // CUDA: up to this many rows use the int8 kernel
+  torch::Tensor int8_weight_;                     // CUDA: [out, in] int8
+  torch::Tensor int8_scales_;                     // CUDA: [out] float32
+  bool cuda_kernel_ = false;                      // CUDA: this LibTorch has aten::_weight_int8pack_mm for CUDA
+  c10::IValue packed_;                            // CPU: FBGEMM's prepacked int8 weight, scales and bias
 };
 TORCH_MODULE(Linear);
 
-} // namespace regionlm::layers
+}  // namespace regionlm::layers
