@@ -68,7 +68,8 @@ struct LoadOptions {
   bool strict_regions = false;
   /// Keep, per EncodedImage, the decoder state after the part every question about it starts
   /// with (system text and image tokens), made at its first question, so that later questions
-  /// and chat turns prefill only their own tokens. Costs that state's memory for as long as
+  /// (describe, describe_each, chat turns) prefill only their own tokens; all of them read
+  /// that one stored copy. Costs that state's memory for as long as
   /// the EncodedImage lives: layers x 2 x (prefix positions) x hidden x dtype size, e.g.
   /// 32 x 2 x 1061 x 4096 x 2 B = 0.53 GiB for Osprey-7B in bfloat16. Default true.
   bool reuse_image_prefix = true;

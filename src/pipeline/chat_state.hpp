@@ -15,6 +15,11 @@ struct ChatState {
   RegionTokens regions;          // computed once, [Q, hidden] each
   std::vector<text::Turn> history;
   std::unique_ptr<llm::KVCache> cache;  // batch 1; grows (by copy) when a turn needs more room
+  /// The image's shared system-text + image prefix (LoadOptions::reuse_image_prefix), which
+  /// `cache` continues; null when not reused. Its signature always starts `cached`.
+  std::shared_ptr<const llm::KVCache> prefix;
+  std::vector<int64_t> prefix_signature;
+  double prefix_ms = 0;  // prefill of that prefix when this chat made it (reported once)
   /// layout_signature() of what the first positions of `cache` hold; the cache may hold
   /// more (stale positions after a failed turn), which the next turn truncates.
   std::vector<int64_t> cached;

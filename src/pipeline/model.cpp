@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <tuple>
 
 #include "pipeline/chat_state.hpp"
 #include "pipeline/checkpoint_loader.hpp"
@@ -127,24 +128,33 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
   const RegionTokens tokens = encode_regions(image, regions);
   const int64_t batch = tokens.size();
 
-  // Everything before the region pair (system text, image prefix and tokens, question start:
-  // nearly the whole prompt) is the same for every region: it is prefilled once, stored once
-  // and read once per step for all rows (a KVCache continuing a shared prefix). Each row
-  // stores only its own suffix: the region pair, the rest of the question, the answer.
-  size_t before_region = 0;
-  while (before_region < prompt_layout.chunks.size() &&
-         prompt_layout.chunks[before_region].kind != text::Chunk::Kind::Region) {
-    ++before_region;
+  // The start of the prompt is the same for every region: it is prefilled once, stored once
+  // and read once per step for all rows (a KVCache continuing a shared prefix); each row
+  // stores only its own suffix. With LoadOptions::reuse_image_prefix that start is the
+  // image's own prefix (system text + image tokens), shared with every other question about
+  // the image; otherwise it is everything before the region pair, made for this call.
+  const auto [image_head, image_rest] =
+      pipeline::split_layout(prompt_layout, pipeline::chunks_through_image(prompt_layout));
+  double prefix_ms = 0;
+  std::shared_ptr<const llm::KVCache> prefix =
+      pipeline::image_prefix(model, pipeline::Access::data(image, model), image_head, prefix_ms);
+  text::PromptLayout prefix_layout = image_head, suffix_layout = image_rest;
+  if (!prefix) {
+    size_t before_region = 0;
+    while (before_region < prompt_layout.chunks.size() &&
+           prompt_layout.chunks[before_region].kind != text::Chunk::Kind::Region) {
+      ++before_region;
+    }
+    std::tie(prefix_layout, suffix_layout) = pipeline::split_layout(prompt_layout, before_region);
+    const auto prefix_start = std::chrono::steady_clock::now();
+    if (prefix_layout.length > 0) {
+      auto made = std::make_shared<llm::KVCache>(model.config().text, 1, prefix_layout.length, model.options());
+      model.osprey->llama->forward(embed(prefix_layout, image, tokens), *made, /*last_only=*/true);
+      prefix = std::move(made);
+    }
+    pipeline::wait_for_device(model.device());
+    prefix_ms = pipeline::elapsed_ms(prefix_start);
   }
-  const auto [prefix_layout, suffix_layout] = pipeline::split_layout(prompt_layout, before_region);
-  const auto prefix_start = std::chrono::steady_clock::now();
-  std::shared_ptr<llm::KVCache> prefix;
-  if (prefix_layout.length > 0) {
-    prefix = std::make_shared<llm::KVCache>(model.config().text, 1, prefix_layout.length, model.options());
-    model.osprey->llama->forward(embed(prefix_layout, image, tokens), *prefix, /*last_only=*/true);
-  }
-  pipeline::wait_for_device(model.device());
-  const double prefix_ms = pipeline::elapsed_ms(prefix_start);
 
   std::vector<torch::Tensor> rows;
   for (int64_t r = 0; r < batch; ++r) {
