@@ -136,8 +136,9 @@ class Model {
   /// (or, with LoadOptions::strict_regions, that is an ArgumentError). Throws ArgumentError
   /// for placeholders naming regions that do not exist or a prompt longer than the context.
   /// GPT4RoI: its "###" template; the first mention of region K becomes "regionK <bbox>" (a
-  /// 1-position Region chunk), later ones plain "regionK"; without `history` every region must
-  /// be referenced; Chunk::ids of all chunks in order are GPT4RoI's input_ids.
+  /// 1-position Region chunk), later ones plain "regionK"; a region need not be named yet (as
+  /// in a chat turn; describe requires every one); Chunk::ids of all chunks in order are
+  /// GPT4RoI's input_ids.
   text::PromptLayout layout(const std::string& prompt, int64_t num_regions,
                             const std::vector<text::Turn>& history = {}) const;
 

@@ -20,7 +20,7 @@ struct RegionTokens {
   torch::Tensor pos_tokens;   // [Q, hidden], model dtype and device; undefined in the
                               // one-token-per-region form
   double ms = 0;              // wall time of the region branch, ms (0 when not measured)
-  std::vector<std::string> notes;  // how regions were adapted (GPT4RoI: a mask used as its
+  std::vector<std::string> notes{};  // how regions were adapted (GPT4RoI: a mask used as its
                                    // bounding box); copied into every Answer made with them
 
   /// Number of regions (Q).

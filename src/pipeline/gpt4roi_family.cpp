@@ -205,7 +205,7 @@ Answer describe(const ModelImpl& model, const EncodedImage& image, const std::ve
   // Cheap checks first: placeholders and context length, then the boxes.
   const text::PromptLayout prompt_layout = layout(model, prompt, count, {}, /*require_all_regions=*/true);
   const EncodedImage::Data& data = Access::data(image, model);
-  const RegionTokens tokens = encode_regions(model, data, regions);
+  const RegionTokens tokens = gpt4roi_family::encode_regions(model, data, regions);
   const torch::Tensor embeds = embed(model, prompt_layout, data, tokens);  // [1, L, hidden]
   llm::KVCache cache(model.text_config(), 1, cache_capacity(model, prompt_layout.length, options.max_new_tokens),
                      model.options());
@@ -263,7 +263,7 @@ ChatSession start_chat(const std::shared_ptr<const ModelImpl>& model, const Enco
   c10::InferenceMode inference;
   auto state = std::make_unique<ChatState>(Access::make_model(model));
   state->image = image;
-  state->regions = encode_regions(*model, Access::data(image, *model), regions);
+  state->regions = gpt4roi_family::encode_regions(*model, Access::data(image, *model), regions);
   return Access::make_chat(std::move(state));
 }
 

@@ -53,7 +53,7 @@ RegionTokens Model::encode_regions(const EncodedImage& image, const std::vector<
 
 text::PromptLayout Model::layout(const std::string& prompt, int64_t num_regions,
                                  const std::vector<text::Turn>& history) const {
-  if (impl_->gpt4roi) return gpt4roi_family::layout(*impl_, prompt, num_regions, history, history.empty());
+  if (impl_->gpt4roi) return gpt4roi_family::layout(*impl_, prompt, num_regions, history, /*require_all_regions=*/false);
   return text::build_prompt(impl_->tokenizer, impl_->conversation, history, prompt, num_regions,
                             image_token_count(), pipeline::max_prompt_length(*impl_), /*include_image=*/true,
                             impl_->unmentioned);

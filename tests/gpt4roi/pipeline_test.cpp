@@ -232,8 +232,11 @@ TEST(Gpt4roiModel, LayoutIdsAndFirstStepLogitsMatchReference) {
       const text::PromptLayout layout = model().layout(turns[k], tokens.size(), history);
       ASSERT_EQ(input_ids(layout), ref.ids(key + ".input_ids"));
       for (const auto& chunk : layout.chunks) {
-        if (chunk.kind == text::Chunk::Kind::Region) EXPECT_EQ(chunk.length, 1);
-        if (chunk.kind == text::Chunk::Kind::Image) EXPECT_EQ(chunk.length, model().image_token_count());
+        if (chunk.kind == text::Chunk::Kind::Region) {
+          EXPECT_EQ(chunk.length, 1);
+        } else if (chunk.kind == text::Chunk::Kind::Image) {
+          EXPECT_EQ(chunk.length, model().image_token_count());
+        }
       }
       const auto embeds = model().embed(layout, scene(), tokens);  // [1, L, H]
       llm::KVCache cache(model().decoder_config(), 1, layout.length, embeds.options());
