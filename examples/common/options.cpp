@@ -33,7 +33,9 @@ void add_common_options(ArgumentParser& parser, CommonOptions& o) {
   parser.option("device", "DEV", "cpu, cuda or cuda:N (default: cuda when available)", &o.device);
   parser.option("dtype", "TYPE", "float32, bfloat16 or float16 (default: bfloat16 on CUDA, float32 on CPU)",
                 &o.dtype);
-  parser.option("vision-tower", "FILE", "open_clip vision weights, if the checkpoint has none (default: config.json)",
+  parser.option("vision-tower", "PATH",
+                "Osprey: open_clip vision weights, if the checkpoint has none; GPT4RoI: the CLIP ViT directory "
+                "(default: config.json's mm_vision_tower)",
                 &o.vision_tower);
   parser.flag("strict-regions",
               "refuse a question that leaves regions unmentioned (default: introduce them with Osprey's header)",
