@@ -28,6 +28,7 @@ struct CommonOptions {
   std::string vision_tower;             // --vision-tower: Osprey's open_clip file / GPT4RoI's CLIP
                                         // directory ("" = config.json's mm_vision_tower)
   bool strict_regions = false;          // --strict-regions: every region must be named (LoadOptions)
+  std::string quantize;                 // --quantize: "" or "int8" (LoadOptions::quantize)
   GenerationOptions generation;         // --max-new-tokens, --temperature, ... (greedy by default)
   bool verbose = false;                 // --verbose: load progress and timings on stderr
 };

@@ -80,6 +80,13 @@ struct LoadOptions {
   /// 32 x 2 x 1061 x 4096 x 2 B = 0.53 GiB for Osprey-7B in bfloat16. Default true.
   /// (Osprey only for now: GPT4RoI's describe prefills its whole prompt.)
   bool reuse_image_prefix = true;
+  /// Weight-only quantization of the decoder's linear layers (projections and lm_head) and the
+  /// projector: "" = none, "int8" = int8 with one scale per output channel, quantized as each
+  /// layer loads (about 0.27x the float32 model's memory for Osprey-7B). The vision trunk,
+  /// mask extractor and embeddings stay in `dtype`. Kernels: layers/linear.hpp. Default "".
+  /// GPT4RoI: the same layers, quantized once its decoder has loaded (so loading briefly
+  /// holds the float decoder); its CLIP tower and region branch stay in floating point.
+  std::string quantize;
 };
 
 namespace pipeline {

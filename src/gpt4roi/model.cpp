@@ -136,6 +136,13 @@ Model Model::load(const fs::path& dir, Gpt4roiConfig config_in, const LoadOption
   for (const auto& name : unexpected_keys(weights, used)) {
     if (name.find("rotary_emb.inv_freq") == std::string::npos) impl->unused.push_back(name);
   }
+  if (options.quantize_int8) {  // after the keys are counted: a quantized weight is no parameter
+    progress(0.95, "int8");
+    for (const auto& module : impl->llama->modules()) {
+      if (auto* linear = dynamic_cast<layers::LinearImpl*>(module.get())) linear->quantize_int8();
+    }
+    impl->projector->quantize_int8();
+  }
   impl->tower->eval();
   impl->spi->eval();
   progress(1.0, "ready");

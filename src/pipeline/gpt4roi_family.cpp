@@ -90,7 +90,11 @@ std::shared_ptr<ModelImpl> load(const fs::path& dir, const std::string& config_t
     throw ConfigError("LoadOptions::conversation_template \"" + options.conversation_template + "\": " +
                       config_file.string() + " is a GPT4RoI model, whose template is \"" + kTemplateName + "\"");
   }
+  if (!options.quantize.empty() && options.quantize != "int8") {
+    throw ConfigError("LoadOptions::quantize: expected \"\" (none) or \"int8\", got \"" + options.quantize + "\"");
+  }
   gpt4roi::LoadOptions load;
+  load.quantize_int8 = options.quantize == "int8";
   load.device = resolve_device(options.device);
   load.dtype = resolve_dtype(options.dtype, load.device);
   load.vision_tower = options.vision_tower;

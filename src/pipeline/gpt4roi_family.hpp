@@ -31,7 +31,7 @@ inline constexpr const char* kTemplateName = "llava_v0";
 
 /// Model::load for a config.json naming SPILlavaMPTForCausalLM (`config_text`, read from
 /// `config_file`). LoadOptions: device, dtype, on_progress, vision_tower (the CLIP directory
-/// or hub id), image_prefix (GPT4RoI's first-turn prefix), allow_unexpected_keys;
+/// or hub id), image_prefix (GPT4RoI's first-turn prefix), allow_unexpected_keys, quantize;
 /// conversation_template must be "" or kTemplateName (ConfigError otherwise).
 std::shared_ptr<ModelImpl> load(const std::filesystem::path& dir, const std::string& config_text,
                                 const std::filesystem::path& config_file, const LoadOptions& options);

@@ -17,6 +17,7 @@
 #include "gpt4roi_reference_data.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/gpt4roi/model.hpp"
+#include "regionlm/layers/linear.hpp"
 #include "regionlm/llm/kv_cache.hpp"
 #include "regionlm/model.hpp"
 #include "regionlm/text/region_mentions.hpp"
@@ -388,6 +389,36 @@ TEST(Gpt4roiModel, Bfloat16DecoderRunsWithFloat32RegionBranch) {
   EXPECT_LT(max_abs_diff(tokens.mask_tokens, expected), 5e-2 * expected.abs().max().item<double>());
   EXPECT_FALSE(bf16.describe(image, regions_of(c), c.at("turns")[0], greedy(4)).tokens.empty());
   EXPECT_THROW(bf16.describe(scene(), regions_of(c), c.at("turns")[0], greedy(4)), ArgumentError);  // another model's image
+}
+
+TEST(Gpt4roiModel, Int8DecoderStaysCloseToTheReference) {
+  // LoadOptions::quantize "int8": the decoder's projections, lm_head and the projector are
+  // int8 (no float weight left, nothing reported unused); tower and region branch stay float.
+  const auto& ref = gpt4roi_reference();
+  LoadOptions options = cpu();
+  options.quantize = "int8";
+  const Model int8 = Model::load(ref.model, options);
+  EXPECT_TRUE(int8.unused_keys().empty());
+  int64_t quantized = 0;
+  for (const auto& module : int8.gpt4roi().decoder()->modules()) {
+    if (const auto* linear = dynamic_cast<const layers::LinearImpl*>(module.get())) quantized += linear->quantized();
+  }
+  EXPECT_EQ(quantized, 7 * int8.decoder_config().num_hidden_layers + 1);
+  const auto& c = ref.find_case("three");
+  const EncodedImage image = int8.encode(ref.image);
+  const RegionTokens tokens = int8.encode_regions(image, regions_of(c));
+  EXPECT_LT(max_abs_diff(tokens.mask_tokens, ref.tensor("three.region_features")), 1e-4 * 20);  // region branch: float
+  c10::InferenceMode guard;
+  const auto layout = int8.layout(c.at("turns")[0], tokens.size());
+  llm::KVCache cache(int8.decoder_config(), 1, layout.length, torch::TensorOptions());
+  const auto logits = int8.gpt4roi().decoder()->forward(int8.embed(layout, image, tokens), cache, true).reshape({-1});
+  const auto expected = ref.tensor("three.logits0");
+  const double deviation = max_abs_diff(logits, expected) / (expected.max() - expected.min()).item<double>();
+  std::cout << "  int8: max |logit - reference| = " << 100 * deviation << " % of the logit range\n";
+  EXPECT_LE(deviation, 0.05);
+  EXPECT_FALSE(int8.describe(image, regions_of(c), c.at("turns")[0], greedy(4)).tokens.empty());
+  options.quantize = "int4";
+  EXPECT_NE(error_of<ConfigError>([&] { Model::load(ref.model, options); }).find("int4"), std::string::npos);
 }
 
 TEST(Gpt4roiModel, AMaskRegionIsAskedAboutAsItsBoundingBoxAndTheAnswerSaysSo) {

@@ -37,6 +37,10 @@ struct LoadOptions {
                                            // up in the local Hugging Face cache)
   std::string first_turn_prefix = kFirstTurnPrefix;  // text before the first question, "<image>"
                                                      // once (ConfigError otherwise)
+  bool quantize_int8 = false;  // weight-only int8 (layers::Linear::quantize_int8) of the decoder's
+                               // linear layers and the projector, once the decoder has loaded in
+                               // `dtype` (so loading briefly holds it in float); tower and region
+                               // branch stay float. Default false.
   /// Loading progress: fraction done in [0, 1] and the stage ("vision tower", "decoder", ...).
   /// Default: none.
   std::function<void(double fraction, const std::string& stage)> on_progress;
