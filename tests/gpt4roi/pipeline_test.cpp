@@ -407,7 +407,8 @@ TEST(Gpt4roiModel, Int8DecoderStaysCloseToTheReference) {
   const auto& c = ref.find_case("three");
   const EncodedImage image = int8.encode(ref.image);
   const RegionTokens tokens = int8.encode_regions(image, regions_of(c));
-  EXPECT_LT(max_abs_diff(tokens.mask_tokens, ref.tensor("three.region_features")), 1e-4 * 20);  // region branch: float
+  const auto features = ref.tensor("three.region_features");  // the region branch stays float32
+  EXPECT_LT(max_abs_diff(tokens.mask_tokens, features), 1e-4 * std::max(1.0, features.abs().max().item<double>()));
   c10::InferenceMode guard;
   const auto layout = int8.layout(c.at("turns")[0], tokens.size());
   llm::KVCache cache(int8.decoder_config(), 1, layout.length, torch::TensorOptions());
