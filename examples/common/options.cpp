@@ -35,7 +35,9 @@ void add_common_options(ArgumentParser& parser, CommonOptions& o) {
                 &o.dtype);
   parser.option("quantize", "TYPE", "weight-only quantization of the decoder and projector: int8 (default: none)",
                 &o.quantize);
-  parser.option("vision-tower", "FILE", "open_clip vision weights, if the checkpoint has none (default: config.json)",
+  parser.option("vision-tower", "PATH",
+                "Osprey: open_clip vision weights, if the checkpoint has none; GPT4RoI: the CLIP ViT directory "
+                "(default: config.json's mm_vision_tower)",
                 &o.vision_tower);
   parser.flag("strict-regions",
               "refuse a question that leaves regions unmentioned (default: introduce them with Osprey's header)",

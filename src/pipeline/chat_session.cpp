@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "pipeline/chat_state.hpp"
+#include "pipeline/gpt4roi_family.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/llm/generation.hpp"
 
@@ -20,11 +21,12 @@ std::string strip(const std::string& s) {
   return s.substr(first, s.find_last_not_of(space) - first + 1);
 }
 
-/// A cache of at least `capacity` positions holding the first `keep` positions of `cache`.
-void ensure_capacity(pipeline::ChatState& state, int64_t capacity, int64_t keep) {
+}  // namespace
+
+void pipeline::ensure_capacity(ChatState& state, int64_t capacity, int64_t keep) {
   if (state.cache && state.cache->capacity() >= capacity) return;
   const pipeline::ModelImpl& model = *pipeline::Access::impl(state.model);
-  const LlamaConfig& text = model.config().text;
+  const LlamaConfig& text = model.text_config();
   // Grow geometrically so that a long chat reallocates O(log n) times.
   const int64_t old_capacity = state.cache ? state.cache->capacity() : 0;
   const int64_t size = std::min(text.max_position_embeddings, std::max(capacity, 2 * old_capacity));
@@ -33,8 +35,6 @@ void ensure_capacity(pipeline::ChatState& state, int64_t capacity, int64_t keep)
   if (state.cache && keep > grown->prefix_length()) grown->broadcast_prefix_from(*state.cache, 0, keep);
   state.cache = std::move(grown);
 }
-
-}  // namespace
 
 ChatSession::ChatSession(std::unique_ptr<pipeline::ChatState> state) : state_(std::move(state)) {}
 ChatSession::ChatSession(ChatSession&&) noexcept = default;
@@ -47,6 +47,7 @@ Answer ChatSession::ask(const std::string& question, const GenerationOptions& op
   pipeline::ChatState& state = *state_;
   const Model& helper = state.model;
   const pipeline::ModelImpl& model = *pipeline::Access::impl(helper);
+  if (model.gpt4roi) return pipeline::gpt4roi_family::ask(state, question, options);
 
   // The whole conversation as a fresh prompt; the cache already holds its longest prefix
   // that matches what was fed before, so only the rest is prefilled.
@@ -88,7 +89,7 @@ Answer ChatSession::ask(const std::string& question, const GenerationOptions& op
   state.cached.insert(state.cached.end(), result.tokens.begin(), result.tokens.begin() + fed);
   state.history.push_back({question, strip(result.text)});
 
-  return pipeline::make_answer(std::move(result), 0.0, 0.0);
+  return pipeline::make_answer(std::move(result), 0.0, 0.0, state.regions.size());
 }
 
 const std::vector<text::Turn>& ChatSession::history() const {

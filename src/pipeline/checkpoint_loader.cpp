@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "pipeline/device_options.hpp"
+#include "pipeline/gpt4roi_family.hpp"
 #include "regionlm/error.hpp"
 #include "shape_text.hpp"
 #include "regionlm/io/module_loader.hpp"
@@ -129,7 +130,12 @@ std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& op
     throw IoError("model directory " + dir.string() + (fs::exists(dir) ? " is not a directory" : " does not exist"));
   }
   progress(0.0, "config");
-  const OspreyConfig config = load_osprey_config(dir);
+  fs::path config_file;
+  const std::string config_text = read_config_json(dir, config_file);  // read once, for either family
+  if (parse_model_family(config_text, config_file.string()) == ModelFamily::Gpt4roi) {
+    return gpt4roi_family::load(dir, config_text, config_file, options);
+  }
+  const OspreyConfig config = parse_osprey_config(config_text, config_file.string());
   text::Tokenizer tokenizer = text::Tokenizer::load(dir);
   tokenizer.mask_id();  // ConfigError now rather than at the first question
   tokenizer.pos_id();

@@ -8,6 +8,7 @@
 
 #include "pipeline/chat_state.hpp"
 #include "pipeline/checkpoint_loader.hpp"
+#include "pipeline/gpt4roi_family.hpp"
 #include "pipeline/inference.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/llm/generation.hpp"
@@ -16,6 +17,8 @@
 namespace regionlm {
 
 namespace {
+
+namespace gpt4roi_family = pipeline::gpt4roi_family;
 
 }  // namespace
 
@@ -28,23 +31,30 @@ Model Model::load(const std::filesystem::path& dir, const LoadOptions& options) 
 
 EncodedImage Model::encode(const cv::Mat& image_rgb8) const {
   c10::InferenceMode inference;
+  if (impl_->gpt4roi) return gpt4roi_family::encode(impl_, vision::to_rgb8(image_rgb8, vision::ChannelOrder::RGB));
   return pipeline::encode_image(impl_, vision::to_rgb8(image_rgb8, vision::ChannelOrder::RGB));
 }
 
 EncodedImage Model::encode(const std::filesystem::path& image) const {
   c10::InferenceMode inference;
+  if (impl_->gpt4roi) return gpt4roi_family::encode(impl_, vision::load_image(image));
   return pipeline::encode_image(impl_, vision::load_image(image));
 }
 
-int64_t Model::image_token_count() const { return impl_->osprey->image_token_count(); }
+int64_t Model::image_token_count() const {
+  if (impl_->gpt4roi) return impl_->gpt4roi->image_token_count();
+  return impl_->osprey->image_token_count();
+}
 
 RegionTokens Model::encode_regions(const EncodedImage& image, const std::vector<Region>& regions) const {
   c10::InferenceMode inference;
+  if (impl_->gpt4roi) return gpt4roi_family::encode_regions(*impl_, pipeline::Access::data(image, *impl_), regions);
   return pipeline::encode_regions(*impl_, pipeline::Access::data(image, *impl_), regions);
 }
 
 text::PromptLayout Model::layout(const std::string& prompt, int64_t num_regions,
                                  const std::vector<text::Turn>& history) const {
+  if (impl_->gpt4roi) return gpt4roi_family::layout(*impl_, prompt, num_regions, history, /*require_all_regions=*/false);
   return text::build_prompt(impl_->tokenizer, impl_->conversation, history, prompt, num_regions,
                             image_token_count(), pipeline::max_prompt_length(*impl_), /*include_image=*/true,
                             impl_->unmentioned);
@@ -53,6 +63,7 @@ text::PromptLayout Model::layout(const std::string& prompt, int64_t num_regions,
 torch::Tensor Model::embed(const text::PromptLayout& layout, const EncodedImage& image,
                            const RegionTokens& regions) const {
   c10::InferenceMode inference;
+  if (impl_->gpt4roi) return gpt4roi_family::embed(*impl_, layout, pipeline::Access::data(image, *impl_), regions);
   return impl_->osprey->embed(layout, pipeline::Access::data(image, *impl_).image_tokens, regions);  // [1, L, H]
 }
 
@@ -64,18 +75,22 @@ std::vector<Answer> Model::generate(const text::PromptLayout& layout, const torc
     throw ShapeError("Model::generate: embeds must be [B, layout.length = " + std::to_string(layout.length) +
                      ", hidden], got " + c10::str(embeds.sizes()));
   }
-  llm::KVCache cache(model.config().text, embeds.size(0),
+  llm::KVCache cache(model.text_config(), embeds.size(0),
                      pipeline::cache_capacity(model, layout.length, options.max_new_tokens), model.options());
+  if (model.gpt4roi) {
+    return gpt4roi_family::generate(model, cache, layout, embeds, options, pipeline::regions_named(layout), false, false);
+  }
   std::vector<Answer> answers;
   for (auto& result : llm::generate(model.osprey->llama, cache, embeds, options,
                                     pipeline::decode_setup(model, layout, options, /*cache_final_token=*/false))) {
-    answers.push_back(pipeline::make_answer(std::move(result), 0.0, 0.0));
+    answers.push_back(pipeline::make_answer(std::move(result), 0.0, 0.0, pipeline::regions_named(layout)));
   }
   return answers;
 }
 
 Answer Model::describe(const EncodedImage& image, const std::vector<Region>& regions, const std::string& prompt,
                        const GenerationOptions& options) const {
+  if (impl_->gpt4roi) return gpt4roi_family::describe(*impl_, image, regions, prompt, options);
   // Cheap checks first: placeholders and context length, then regions.
   const text::PromptLayout prompt_layout = layout(prompt, static_cast<int64_t>(regions.size()));
   const RegionTokens tokens = encode_regions(image, regions);
@@ -100,7 +115,7 @@ Answer Model::describe(const EncodedImage& image, const std::vector<Region>& reg
                     .front());
   result.timings.prefill_ms += prefix_ms;
   result.timings.prompt_tokens += head.length;
-  return pipeline::make_answer(std::move(result), 0.0, tokens.ms);
+  return pipeline::make_answer(std::move(result), 0.0, tokens.ms, tokens.size());
 }
 
 Answer Model::describe(const std::filesystem::path& image, const std::vector<Region>& regions,
@@ -121,6 +136,7 @@ Answer Model::describe(const cv::Mat& image_rgb8, const std::vector<Region>& reg
 
 std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::vector<Region>& regions,
                                          const std::string& prompt, const GenerationOptions& options) const {
+  if (impl_->gpt4roi) return gpt4roi_family::describe_each(*impl_, image, regions, prompt, options);
   c10::InferenceMode inference;
   const pipeline::ModelImpl& model = *impl_;
   if (regions.empty()) throw ArgumentError("describe_each: no regions given");
@@ -169,17 +185,34 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
                                     pipeline::decode_setup(model, prompt_layout, options, /*cache_final_token=*/false))) {
     result.timings.prefill_ms += prefix_ms;
     result.timings.prompt_tokens += prefix_layout.length;
-    answers.push_back(pipeline::make_answer(std::move(result), 0.0, tokens.ms));
+    const auto row = static_cast<int64_t>(answers.size());  // its region1 is input region `row`
+    answers.push_back(pipeline::make_answer(std::move(result), 0.0, tokens.ms, 1, row));
   }
   return answers;
 }
 
 ChatSession Model::chat(const EncodedImage& image, const std::vector<Region>& regions) const {
+  if (impl_->gpt4roi) return gpt4roi_family::start_chat(impl_, image, regions);
   return pipeline::start_chat(impl_, image, regions);
 }
 
-Osprey Model::osprey() const { return impl_->osprey; }
-const OspreyConfig& Model::config() const { return impl_->config(); }
+ModelFamily Model::family() const { return impl_->family; }
+
+Osprey Model::osprey() const {
+  if (impl_->gpt4roi) throw ArgumentError("Model::osprey(): this is a GPT4RoI model; its parts are Model::gpt4roi()");
+  return impl_->osprey;
+}
+const gpt4roi::Model& Model::gpt4roi() const {
+  if (!impl_->gpt4roi) throw ArgumentError("Model::gpt4roi(): this is an Osprey model; its parts are Model::osprey()");
+  return *impl_->gpt4roi;
+}
+const OspreyConfig& Model::config() const {
+  if (impl_->gpt4roi) {
+    throw ArgumentError("Model::config(): this is a GPT4RoI model; see decoder_config() and gpt4roi().config()");
+  }
+  return impl_->config();
+}
+const LlamaConfig& Model::decoder_config() const { return impl_->text_config(); }
 const text::Tokenizer& Model::tokenizer() const { return impl_->tokenizer; }
 torch::Device Model::device() const { return impl_->device(); }
 torch::ScalarType Model::dtype() const { return impl_->dtype(); }
