@@ -232,7 +232,8 @@ void HttpServer::add_routes() {
 void HttpServer::models(httplib::Response& res) const {
   const json meta = {{"sam", backend_.sam.has_value()},
                      {"image_tokens", backend_.model.image_token_count()},
-                     {"context_length", backend_.model.config().text.max_position_embeddings}};
+                     {"context_length", backend_.model.decoder_config().max_position_embeddings},
+                     {"family", to_string(backend_.model.family())}};
   const json model = {{"id", backend_.model_id}, {"object", "model"}, {"created", 0}, {"owned_by", "regionlm"},
                       {"meta", meta}};
   res.set_content(json{{"object", "list"}, {"data", json::array({model})}}.dump(), kJson);

@@ -26,7 +26,7 @@ constexpr const char* kProgram = "regionlm-server";
 /// Bytes the library keeps per encoded image for its reused image prefix (LoadOptions::
 /// reuse_image_prefix): layers x (key + value) x prefix positions x kv width x element size.
 size_t prefix_state_bytes(const Model& model) {
-  const LlamaConfig& c = model.config().text;
+  const LlamaConfig& c = model.decoder_config();
   const int64_t positions = model.layout("", 0).length;
   const int64_t element = torch::elementSize(model.dtype());
   return static_cast<size_t>(c.num_hidden_layers * 2 * positions * c.num_key_value_heads * c.head_dim() * element);

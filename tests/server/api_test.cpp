@@ -137,6 +137,8 @@ TEST(ServerApi, HealthModelsAndPage) {
   ASSERT_EQ(models["data"].size(), 1u);
   EXPECT_EQ(models["data"][0]["id"], "tiny-shapes");
   EXPECT_EQ(models["data"][0]["meta"]["sam"], true);
+  EXPECT_EQ(models["data"][0]["meta"]["family"], "osprey");
+  EXPECT_EQ(models["data"][0]["meta"]["context_length"], 512);
   const Reply page = get(*client, "/");
   EXPECT_EQ(page.status, 200);
   EXPECT_NE(page.header("Content-Type").find("text/html"), std::string::npos);
