@@ -1,6 +1,7 @@
 #include "server/http_server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -87,6 +88,14 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 
 std::string sse(const json& event) { return "data: " + event.dump() + "\n\n"; }
 
+/// cpp-httplib listens with a backlog of 5: a burst of new connections (16 clients starting at
+/// once) overflows it, and the dropped SYNs are retried by the clients' kernels a second later.
+/// listen() on the bound socket again raises the backlog.
+class WideBacklogServer : public httplib::Server {
+ public:
+  bool widen_backlog() { return ::listen(svr_sock_, SOMAXCONN) == 0; }
+};
+
 /// When the current request started (set before routing, read by the access log; one
 /// connection is served by one thread at a time).
 thread_local Clock::time_point request_start{};
@@ -97,7 +106,7 @@ HttpServer::HttpServer(const Backend& backend, const ServerOptions& options)
     : backend_(backend),
       options_(options),
       pool_(options.threads, options.max_queue),
-      http_(std::make_unique<httplib::Server>()) {
+      http_(std::make_unique<WideBacklogServer>()) {
   // Connections beyond the workers wait in their own threads: enough for every queued request,
   // plus a few for /health, static files and quick 429 answers.
   const size_t connections = static_cast<size_t>(options.threads) + options.max_queue + 8;
@@ -121,6 +130,9 @@ int HttpServer::bind() {
     if (port < 0) throw std::runtime_error("cannot bind " + options_.host + " on any port");
   } else if (!http_->bind_to_port(options_.host, port)) {
     throw std::runtime_error("cannot bind " + options_.host + ":" + std::to_string(port));
+  }
+  if (!static_cast<WideBacklogServer&>(*http_).widen_backlog()) {
+    throw std::runtime_error("cannot listen on " + options_.host + ":" + std::to_string(port));
   }
   return port;
 }
