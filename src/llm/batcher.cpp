@@ -20,6 +20,7 @@ struct Batcher::Request {
       : cache(c), prompt_embeds(e), options(o), setup(s), row(o.stop_strings, s.make_decoder()) {}
   KVCache& cache;                    // the caller's (it waits in generate() while we use it)
   torch::Tensor prompt_embeds;       // [1, T, hidden]
+  torch::Tensor prefill_logits;      // [1, 1, V]: the prompt's last position, computed by the caller
   const GenerationOptions& options;  // the caller's
   const DecodeSetup& setup;          // the caller's
   detail::RowState row;
@@ -70,6 +71,15 @@ GenerationResult Batcher::generate(KVCache& cache, const torch::Tensor& prompt_e
   }
   detail::check_inputs(model_, cache, prompt_embeds, options, setup);
   auto request = std::make_shared<Request>(cache, prompt_embeds, options, setup);
+  // The prompt is prefilled here, on the caller's thread, while the worker decodes the others:
+  // prefills of concurrent callers run side by side instead of stalling every row in turn.
+  {
+    c10::InferenceMode inference;
+    const auto prefill_start = Clock::now();
+    request->prefill_logits = model_->forward(prompt_embeds, cache, /*last_only=*/true);  // [1, 1, V]
+    request->timings.prefill_ms = elapsed_ms(prefill_start);
+    request->timings.prompt_tokens = prompt_embeds.size(1);
+  }
   std::future<GenerationResult> result = request->result.get_future();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -120,17 +130,16 @@ void Batcher::run() {
   }
 }
 
-bool Batcher::start(Request& r) const {
+bool Batcher::start(Request& r) const {  // the first token, from the caller's prefill
   const int64_t vocab = model_->config().vocab_size;
   r.sampler = std::make_unique<Sampler>(r.options, 1, vocab, r.prompt_embeds.device());
   if (!r.setup.penalty_context.empty()) {
     r.sampler->observe(torch::tensor(r.setup.penalty_context, torch::kLong).unsqueeze(0));  // [1, N]
   }
-  r.timings.prompt_tokens = r.prompt_embeds.size(1);
-  const auto prefill_start = Clock::now();
-  const auto logits = model_->forward(r.prompt_embeds, r.cache, /*last_only=*/true);  // [1, 1, V]
-  const int64_t id = r.sampler->next(logits.select(1, 0)).item<int64_t>();
-  r.timings.prefill_ms = elapsed_ms(prefill_start);
+  const auto choice_start = Clock::now();
+  const int64_t id = r.sampler->next(r.prefill_logits.select(1, 0)).item<int64_t>();
+  r.prefill_logits = torch::Tensor();
+  r.timings.prefill_ms += elapsed_ms(choice_start);
   // As llm::generate: every token but the last is fed back (the last too with cache_final_token).
   r.max_tokens = std::min(r.options.max_new_tokens, r.cache.remaining() + (r.setup.cache_final_token ? 0 : 1));
   r.decode_start = Clock::now();

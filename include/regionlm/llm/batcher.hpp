@@ -6,8 +6,10 @@
 // are those it would get alone (greedy; logits equal up to float reduction order). Rows that
 // continue one shared image prefix read it once per step for all of them.
 //
-// One worker thread owns the batch: it prefills each newly arrived request (alone), then runs
-// decode steps for every active row. Callers block in generate() until their row is done.
+// Each caller prefills its own prompt on its own thread (concurrent prefills run side by side),
+// then hands the row to the one worker thread that owns the batch: it chooses the row's first
+// token and runs decode steps for every active row. Callers block in generate() until their
+// row is done.
 // GenerationOptions::on_step runs on the worker thread and must not call into the same model
 // (a call from the worker thread itself bypasses the batch, so it cannot deadlock, but it
 // stalls every row while it runs).
@@ -57,7 +59,7 @@ class Batcher {
  private:
   struct Request;
   void run();
-  bool start(Request& request) const;    // prefill + first token; false when already finished
+  bool start(Request& request) const;    // first token; false when already finished
   void finish(Request& request) const;   // completes the caller's call
   void step(std::vector<std::shared_ptr<Request>>& active) const;  // one decode step
   void release() const;  // one admitted row fewer (before its caller is woken)
