@@ -364,13 +364,12 @@ class SamTrainer {
         const torch::Tensor uni = (pred | truth).sum({2, 3}).to(torch::kFloat32);
         true_iou = torch::where(uni > 0, inter / uni.clamp_min(1), torch::zeros_like(inter));  // [B, 4]
       }
-      // An ambiguous prompt (one click, round 0) is scored by the best of the three
-      // multimask outputs; every other prompt also trains the single-mask output (index 0),
-      // and its multimask outputs as well, so that picking by predicted IoU works for boxes.
+      // The multimask outputs are scored by their best (SAM's answer to ambiguous prompts);
+      // the single-mask output (index 0) is trained on every prompt too: a shape has no parts,
+      // so one click is not ambiguous here, and regionlm-segment returns that output by default.
       const torch::Tensor multi = std::get<0>(mask_loss.slice(1, 1).min(1));  // [B]
-      torch::Tensor row_loss = multi;
+      const torch::Tensor row_loss = multi + mask_loss.select(1, 0);           // [B]
       const bool ambiguous = first && !boxes;
-      if (!ambiguous) row_loss = row_loss + mask_loss.select(1, 0);
       const torch::Tensor iou_loss = (iou_pred - true_iou).pow(2).mean(1);  // [B]
       loss = loss + (row_loss + iou_loss).sum();
 

@@ -8,8 +8,8 @@
 // runs inference), trained with LibTorch autograd. Prompts are sampled the way SAM's
 // interactive training samples them (docs/tiny-shapes.md, "The segmenter"):
 //  - round 0: for each object a positive point drawn uniformly from its visible mask or its
-//    box with jittered corners (equal odds); single-point prompts are ambiguous, so the loss
-//    takes the best of the three multimask outputs;
+//    box with jittered corners (equal odds); the loss takes the best of the three multimask
+//    outputs (SAM's answer to ambiguous prompts) plus the single-mask output;
 //  - rounds 1..R: a corrective point drawn uniformly from the error region of the previous
 //    round's mask (positive where the object was missed, negative where too much was taken),
 //    with the previous round's low-resolution logits as the mask input;
