@@ -28,6 +28,19 @@ cv::Scalar text_colour_on(const cv::Scalar& background) {
 
 bool has_descender(const std::string& text) { return text.find_first_of("gjpqy,;()[]") != std::string::npos; }
 
+// Space between the text's nominal box and the label's edge: strokes are `thickness` wide and
+// centred on the glyph outlines, so they reach thickness / 2 beyond the nominal box.
+int label_padding(double font_scale, int thickness) {
+  return std::max(2, static_cast<int>(std::lround(3 * font_scale))) + (thickness + 1) / 2;
+}
+
+cv::Size label_size(const std::string& text, double font_scale, int thickness) {
+  int baseline = 0;
+  const cv::Size size = cv::getTextSize(text, kFont, font_scale, thickness, &baseline);
+  const int pad = label_padding(font_scale, thickness);
+  return {size.width + 2 * pad, size.height + 2 * pad + (has_descender(text) ? baseline : 0)};
+}
+
 // The pixel of highest value in a CV_32F map restricted to `where` (CV_8U, non-zero); among
 // equal maxima the middle one in raster order (as SoM). (-1, -1) when `where` is empty.
 cv::Point interior_maximum(const cv::Mat& distance, const cv::Mat& where) {
@@ -58,19 +71,22 @@ cv::Mat distance_inside(const cv::Mat& region) {
 }
 
 // Centres at which a w x h label would overlap `placed` (kept kLabelGap apart) or leave the
-// image: 255 there, 0 where a label may go.
-cv::Mat blocked_centres(cv::Size canvas, int w, int h, const std::vector<cv::Rect>& placed) {
-  cv::Mat blocked(canvas, CV_8UC1, cv::Scalar(255));
-  // A label centred at c spans [c.x - w / 2, c.x - w / 2 + w): inside the image for these c.
-  const int x_lo = w / 2, x_hi = canvas.width - w + w / 2;    // inclusive
-  const int y_lo = h / 2, y_hi = canvas.height - h + h / 2;   // inclusive
-  if (x_lo <= x_hi && y_lo <= y_hi) blocked(cv::Rect(x_lo, y_lo, x_hi - x_lo + 1, y_hi - y_lo + 1)).setTo(0);
+// canvas, within `roi` of the canvas: 255 there, 0 where a label may go. [roi.height, roi.width].
+cv::Mat blocked_centres(cv::Size canvas, const cv::Rect& roi, int w, int h, const std::vector<cv::Rect>& placed) {
+  cv::Mat blocked(roi.size(), CV_8UC1, cv::Scalar(255));
+  const auto clear = [&](const cv::Rect& r, uint8_t value) {  // r in canvas px
+    const cv::Rect inside = r & roi;
+    if (inside.area() > 0) blocked(inside - roi.tl()).setTo(value);
+  };
+  // A label centred at c spans [c.x - w / 2, c.x - w / 2 + w): inside the canvas for these c.
+  const int x_lo = w / 2, x_hi = canvas.width - w + w / 2;   // inclusive
+  const int y_lo = h / 2, y_hi = canvas.height - h + h / 2;  // inclusive
+  if (x_lo <= x_hi && y_lo <= y_hi) clear(cv::Rect(x_lo, y_lo, x_hi - x_lo + 1, y_hi - y_lo + 1), 0);
   for (const cv::Rect& p : placed) {
     // Overlap with p grown by the gap: c.x - w/2 < p.br.x + gap and c.x - w/2 + w > p.x - gap.
     const int cx0 = p.x - kLabelGap - w + w / 2 + 1, cx1 = p.br().x + kLabelGap + w / 2 - 1;
     const int cy0 = p.y - kLabelGap - h + h / 2 + 1, cy1 = p.br().y + kLabelGap + h / 2 - 1;
-    const cv::Rect r = cv::Rect(cv::Point(cx0, cy0), cv::Point(cx1 + 1, cy1 + 1)) & cv::Rect(cv::Point(0, 0), canvas);
-    if (r.area() > 0) blocked(r).setTo(255);
+    clear(cv::Rect(cv::Point(cx0, cy0), cv::Point(cx1 + 1, cy1 + 1)), 255);
   }
   return blocked;
 }
@@ -153,46 +169,50 @@ MarkedImage draw_marks(const cv::Mat& rgb8, const std::vector<cv::Mat>& masks, c
   std::vector<size_t> mark_of_mask(n);
   for (size_t k = 0; k < n; ++k) mark_of_mask[out.marks[k].mask_index] = k;
 
+  std::vector<cv::Rect> extent(n);  // each scaled mask's bounding box
+  for (size_t i = 0; i < n; ++i) extent[i] = cv::boundingRect(scaled[i]);
+
   // Fills and outlines, largest mask first so that smaller ones stay visible on top.
   for (size_t i : by_area) {
     const Mark& m = out.marks[mark_of_mask[i]];
+    const cv::Rect roi = extent[i];
     if (options.alpha > 0) {
       cv::Mat blended;
-      cv::addWeighted(out.image, 1.0 - options.alpha, cv::Mat(out.image.size(), CV_8UC3, m.colour), options.alpha, 0.0,
+      cv::addWeighted(out.image(roi), 1.0 - options.alpha, cv::Mat(roi.size(), CV_8UC3, m.colour), options.alpha, 0.0,
                       blended);
-      blended.copyTo(out.image, scaled[i]);
+      blended.copyTo(out.image(roi), scaled[i](roi));
     }
     if (options.outline) {
       std::vector<std::vector<cv::Point>> contours;
-      cv::findContours(scaled[i].clone(), contours, cv::RETR_CCOMP, cv::CHAIN_APPROX_NONE);
+      cv::findContours(scaled[i](roi).clone(), contours, cv::RETR_CCOMP, cv::CHAIN_APPROX_NONE, roi.tl());
       cv::drawContours(out.image, contours, -1, m.colour, line, cv::LINE_8);
     }
-    if (options.box) cv::rectangle(out.image, cv::boundingRect(scaled[i]), m.colour, line, cv::LINE_8);
+    if (options.box) cv::rectangle(out.image, roi, m.colour, line, cv::LINE_8);
   }
 
   // Labels: the smallest mask first (it has the fewest places to go); a mask's label avoids the
   // pixels of smaller masks inside it (the paper's mark allocation) and every label placed.
+  // Candidates lie on the mask, so the work stays inside its bounding box.
   std::vector<cv::Rect> placed;
   cv::Mat smaller = cv::Mat::zeros(out.image.size(), CV_8UC1);
   for (auto it = by_area.rbegin(); it != by_area.rend(); ++it) {
     const size_t i = *it;
     Mark& m = out.marks[mark_of_mask[i]];
-    int baseline = 0;
-    const cv::Size text = cv::getTextSize(m.text, kFont, font_scale, font_thickness, &baseline);
-    const int pad = std::max(2, static_cast<int>(std::lround(3 * font_scale)));
-    const int w = text.width + 2 * pad;
-    const int h = text.height + 2 * pad + (has_descender(m.text) ? baseline : 0);
+    const cv::Size size = label_size(m.text, font_scale, font_thickness);
+    const int w = size.width, h = size.height;
+    const cv::Rect roi = extent[i];
 
-    cv::Mat own = scaled[i] & ~smaller;
-    if (cv::countNonZero(own) == 0) own = scaled[i];
-    const cv::Mat blocked = blocked_centres(out.image.size(), w, h, placed);
-    const cv::Mat free = own & ~blocked;
+    cv::Mat own = scaled[i](roi) & ~smaller(roi);
+    if (cv::countNonZero(own) == 0) own = scaled[i](roi).clone();
+    const cv::Mat free = own & ~blocked_centres(out.image.size(), roi, w, h, placed);
     cv::Point anchor;
     if (cv::countNonZero(free) > 0) {
-      anchor = interior_maximum(distance_inside(free), free);
+      anchor = interior_maximum(distance_inside(free), free) + roi.tl();
     } else {
       // No room on the mask: the free spot nearest to its most interior point.
-      const cv::Point inner = interior_maximum(distance_inside(own), own);
+      const cv::Point inner = interior_maximum(distance_inside(own), own) + roi.tl();
+      const cv::Rect frame(cv::Point(0, 0), out.image.size());
+      const cv::Mat blocked = blocked_centres(out.image.size(), frame, w, h, placed);
       anchor = inner;
       double best = -1;
       for (int y = 0; y < blocked.rows; ++y) {
@@ -212,7 +232,7 @@ MarkedImage draw_marks(const cv::Mat& rgb8, const std::vector<cv::Mat>& masks, c
     const cv::Rect clipped = m.label_box & cv::Rect(cv::Point(0, 0), out.image.size());
     m.label_inside = clipped == m.label_box && cv::countNonZero(scaled[i](clipped)) == clipped.area();
     placed.push_back(m.label_box);
-    smaller |= scaled[i];
+    smaller(roi) |= scaled[i](roi);
   }
 
   // Labels on top of every fill and outline: opaque, in the mask's colour, text in black or
@@ -223,7 +243,7 @@ MarkedImage draw_marks(const cv::Mat& rgb8, const std::vector<cv::Mat>& masks, c
     cv::rectangle(out.image, m.label_box, ink, 1, cv::LINE_8);
     int baseline = 0;
     const cv::Size text = cv::getTextSize(m.text, kFont, font_scale, font_thickness, &baseline);
-    const int pad = std::max(2, static_cast<int>(std::lround(3 * font_scale)));
+    const int pad = label_padding(font_scale, font_thickness);
     cv::putText(out.image, m.text, cv::Point(m.label_box.x + pad, m.label_box.y + pad + text.height), kFont, font_scale,
                 ink, font_thickness, cv::LINE_AA);
   }
