@@ -59,6 +59,8 @@ struct SamTrainOptions {
   int threads = 0;                // torch intra-op threads; 0 = torch's default
   int log_every = 50;             // steps between progress lines
   int eval_scenes = 100;          // fresh scenes scored at the end; 0 skips
+  int eval_every = 0;             // steps between interim scores (the directory is written, 40
+                                  // scenes scored); 0 = only at the end
   std::function<void(const std::string&)> log;  // progress sink; default: none
   std::vector<std::pair<std::string, std::string>> provenance;  // extra manifest "info"
 };
@@ -67,7 +69,7 @@ struct SamTrainOptions {
 struct SamLossPoint {
   int step = 0;        // last step of the window (1-based)
   double loss = 0;     // mean total loss (mask + IoU, all rounds) of the window
-  double mask_iou = 0;  // mean IoU of round 0's chosen masks with their targets in the window
+  double mask_iou = 0;  // mean IoU of round 0's chosen masks with their objects in the window
 };
 
 struct SamTrainReport {

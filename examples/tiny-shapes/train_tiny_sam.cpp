@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
                 "fresh scenes scored after training / verification (default " + std::to_string(options.eval_scenes) +
                     "; 0 = none)",
                 integer(&options.eval_scenes, "--eval-scenes"));
+  parser.option("eval-every", "N", "steps between interim scores on 40 scenes (default 0: none)",
+                integer(&options.eval_every, "--eval-every"));
   parser.option("log-every", "N", "steps between progress lines (default " + std::to_string(options.log_every) + ")",
                 integer(&options.log_every, "--log-every"));
   try {

@@ -1,14 +1,24 @@
 // regionlm-describe with --sam: a run of --point flags is one region and --box a SAM box
-// prompt, each the mask SAM rates best; --everything describes every generated mask. The
-// answers equal the library's on the same masks; points or --everything without --sam are
-// usage errors.
+// prompt, each the mask SAM rates best; --everything describes every generated mask, numbered
+// largest first as Set-of-Mark numbers them, in the JSON shape of docs/segment.md. The answers
+// equal the library's on the same masks; points or --everything without --sam are usage
+// errors. With the bundled models/tiny-shapes/sam the whole product runs offline: a click
+// names an object, --everything finds every object of the bundled scene.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
 
 #include "regionlm/model.hpp"
 #include "regionlm/prompts.hpp"
+#include "regionlm/region/rle.hpp"
 #include "regionlm/sam/automatic_mask_generator.hpp"
 #include "regionlm/sam/sam.hpp"
+#include "regionlm/vision/image.hpp"
 #include "sam_test_util.hpp"
 #include "test_util.hpp"
 
@@ -29,6 +39,17 @@ std::vector<std::vector<int64_t>> tokens_of(const std::string& output) {
   const auto result = nlohmann::json::parse(output.substr(output.rfind("\n{") == std::string::npos ? 0 : output.rfind("\n{") + 1));
   std::vector<std::vector<int64_t>> tokens;
   for (const auto& answer : result["answers"]) tokens.push_back(answer["tokens"].get<std::vector<int64_t>>());
+  return tokens;
+}
+
+nlohmann::json json_of(const std::string& output) {
+  return nlohmann::json::parse(output.substr(output.rfind("\n{") == std::string::npos ? 0 : output.rfind("\n{") + 1));
+}
+
+// Tokens of each region's answer in an --everything result.
+std::vector<std::vector<int64_t>> everything_tokens(const nlohmann::json& result) {
+  std::vector<std::vector<int64_t>> tokens;
+  for (const auto& region : result.at("regions")) tokens.push_back(region.at("tokens").get<std::vector<int64_t>>());
   return tokens;
 }
 
@@ -67,10 +88,115 @@ TEST(SamDescribeCli, EverythingDescribesEveryGeneratedMask) {
   const auto [code, out] =
       describe("--image " + shell_quote(image.string()) + " --sam " + shell_quote(sam_model.string()) + " --everything --json");
   ASSERT_EQ(code, 0) << out;
+  std::vector<GeneratedMask> masks = generate_masks(Sam::load(sam_model), rgb);
+  std::stable_sort(masks.begin(), masks.end(), [](const auto& a, const auto& b) { return a.area > b.area; });
   std::vector<regionlm::Region> regions;
-  for (const GeneratedMask& mask : generate_masks(Sam::load(sam_model), rgb)) regions.push_back(mask.region());
+  for (const GeneratedMask& mask : masks) regions.push_back(mask.region());
   ASSERT_FALSE(regions.empty());
-  EXPECT_EQ(tokens_of(out), library_tokens(rgb, regions));
+  EXPECT_EQ(everything_tokens(json_of(out)), library_tokens(rgb, regions));
+}
+
+namespace {
+
+std::filesystem::path tiny_sam() { return regionlm::test::source_dir() / "models" / "tiny-shapes" / "sam"; }
+std::filesystem::path bundled_scene() {
+  return regionlm::test::source_dir() / "examples" / "data" / "tiny-shapes-scene";
+}
+
+}  // namespace
+
+// The JSON of --everything: one entry per mark, ids 1..N largest first, each entry's RLE,
+// bbox and area describing the same mask, its answer equal to the library's on that mask,
+// and the pictures written. On the bundled scene every object is one of the regions.
+TEST(SamDescribeCli, EverythingJsonOnTheBundledScene) {
+  const auto dir = regionlm::test::scratch_dir("describe-everything");
+  const auto annotated = dir / "everything.png", marks = dir / "marks.png";
+  const auto [code, out] = describe("--image " + shell_quote((bundled_scene() / "image.png").string()) + " --sam " +
+                                    shell_quote(tiny_sam().string()) + " --everything --points-per-side 16 --json" +
+                                    " --annotate " + shell_quote(annotated.string()) + " --marks " +
+                                    shell_quote(marks.string()));
+  ASSERT_EQ(code, 0) << out;
+  const auto result = json_of(out);
+  const auto& regions = result.at("regions");
+  ASSERT_FALSE(regions.empty());
+  const cv::Mat rgb = regionlm::vision::load_image(bundled_scene() / "image.png");
+  std::vector<cv::Mat> masks;
+  const std::set<std::string> keys{"id", "rle", "bbox", "area", "predicted_iou", "stability_score",
+                                   "text", "refers_to", "tokens", "stop_reason"};
+  int64_t previous_area = INT64_MAX;
+  for (size_t k = 0; k < regions.size(); ++k) {
+    const auto& r = regions[k];
+    std::set<std::string> have;
+    for (const auto& [key, value] : r.items()) have.insert(key);
+    EXPECT_EQ(have, keys);
+    EXPECT_EQ(r.at("id").get<size_t>(), k + 1);
+    const auto& rle = r.at("rle");
+    ASSERT_EQ(rle.at("size"), nlohmann::json::array({rgb.rows, rgb.cols}));
+    const cv::Mat mask = regionlm::rle_decode(rle.at("counts").get<std::string>(), rgb.rows, rgb.cols);
+    const int64_t area = r.at("area").get<int64_t>();
+    EXPECT_EQ(cv::countNonZero(mask), area);
+    EXPECT_LE(area, previous_area) << "regions are numbered largest first";
+    previous_area = area;
+    const cv::Rect box = cv::boundingRect(mask);
+    // SamAutomaticMaskGenerator's bbox: x, y and inclusive extents (w, h one less than COCO's).
+    EXPECT_EQ(r.at("bbox"), nlohmann::json::array({box.x, box.y, box.width - 1, box.height - 1}));
+    EXPECT_GT(r.at("predicted_iou").get<double>(), 0.88);  // the generator's filter
+    EXPECT_FALSE(r.at("text").get<std::string>().empty());
+    for (const auto& id : r.at("refers_to")) {
+      EXPECT_GE(id.get<int>(), 1);
+      EXPECT_LE(id.get<size_t>(), regions.size());
+    }
+    masks.push_back(mask);
+  }
+  std::vector<regionlm::Region> library_regions;
+  for (const cv::Mat& m : masks) library_regions.push_back(regionlm::Region::from_mask(m));
+  EXPECT_EQ(everything_tokens(result), library_tokens(rgb, library_regions));
+  EXPECT_EQ(result.at("annotated_image"), annotated.string());
+  const cv::Mat picture = cv::imread(marks.string());
+  EXPECT_EQ(picture.size(), cv::Size(2 * rgb.cols, 2 * rgb.rows));  // 256 px scene enlarged to 512
+  EXPECT_FALSE(cv::imread(annotated.string()).empty());
+
+  // Every object of the scene is one of the regions, and its answer names it.
+  std::ifstream in(bundled_scene() / "scene.json");
+  const auto scene = nlohmann::json::parse(in);
+  for (const auto& object : scene.at("objects")) {
+    const cv::Mat truth = cv::imread((bundled_scene() / object.at("mask").get<std::string>()).string(),
+                                     cv::IMREAD_GRAYSCALE) != 0;
+    double best = 0;
+    size_t best_k = 0;
+    for (size_t k = 0; k < masks.size(); ++k) {
+      const double inter = cv::countNonZero(truth & (masks[k] != 0));
+      const double iou = inter / cv::countNonZero(truth | (masks[k] != 0));
+      if (iou > best) {
+        best = iou;
+        best_k = k;
+      }
+    }
+    EXPECT_GE(best, 0.8) << object.at("answer");
+    EXPECT_EQ(regions[best_k].at("text"), object.at("answer"));
+  }
+}
+
+// A click on the partly hidden blue square of the bundled scene: SAM's mask of its visible
+// pixels, and Osprey's answer about it.
+TEST(SamDescribeCli, ClickOnTheBundledScene) {
+  const auto picture = regionlm::test::scratch_dir("describe-click") / "click.png";
+  const auto [code, out] = describe("--image " + shell_quote((bundled_scene() / "image.png").string()) + " --sam " +
+                                    shell_quote(tiny_sam().string()) + " --point 30,120 --prompt " +
+                                    shell_quote("What is <region>?") + " --json --annotate " +
+                                    shell_quote(picture.string()));
+  ASSERT_EQ(code, 0) << out;
+  const auto result = json_of(out);
+  EXPECT_EQ(result.at("answers").at(0).at("text"), "a blue square");
+  const Sam sam = Sam::load(tiny_sam());
+  const cv::Mat rgb = regionlm::vision::load_image(bundled_scene() / "image.png");
+  Prompt click;
+  click.points = {{30, 120, 1}};
+  const Masks masks = sam.predict(sam.encode(rgb), click);
+  const regionlm::Model model = regionlm::Model::load(regionlm::test::source_dir() / "models" / "tiny-shapes");
+  const auto answer = model.describe(model.encode(rgb), {masks.region(masks.best())}, "What is <region>?");
+  EXPECT_EQ(result.at("answers").at(0).at("tokens").get<std::vector<int64_t>>(), answer.tokens);
+  EXPECT_FALSE(cv::imread(picture.string()).empty());
 }
 
 TEST(SamDescribeCli, PointsAndEverythingNeedSam) {
