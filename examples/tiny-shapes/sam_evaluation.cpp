@@ -48,21 +48,31 @@ sam::AutomaticMaskOptions tiny_automatic_options() {
 IouReport evaluate_prompts(const sam::Sam& sam, const SamEvalOptions& options, PromptKind kind) {
   const auto start = std::chrono::steady_clock::now();
   IouReport report;
-  double sum = 0;
+  double sum = 0, oracle_sum = 0, single_sum = 0;
   for (int s = 0; s < options.num_scenes; ++s) {
     const Scene scene = generate_scene(options.first_seed + static_cast<uint64_t>(s), options.scene);
     const sam::SamImage image = sam.encode(scene.image);
     std::vector<sam::Prompt> prompts;
     for (size_t i = 0; i < scene.objects.size(); ++i) prompts.push_back(prompt_for(scene, i, kind));
     const std::vector<sam::Masks> masks = sam.predict(image, prompts);  // one decoder call
+    sam::PredictOptions single_output;
+    single_output.multimask_output = false;
+    const std::vector<sam::Masks> single = sam.predict(image, prompts, single_output);
     for (size_t i = 0; i < scene.objects.size(); ++i) {
-      const double iou = mask_iou(masks[i].mask(masks[i].best()), scene.objects[i].mask);
+      const cv::Mat& truth = scene.objects[i].mask;
+      const double iou = mask_iou(masks[i].mask(masks[i].best()), truth);
+      double oracle = 0;
+      for (int64_t k = 0; k < masks[i].count(); ++k) oracle = std::max(oracle, mask_iou(masks[i].mask(k), truth));
+      oracle_sum += oracle;
+      single_sum += mask_iou(single[i].mask(0), truth);
       sum += iou;
       report.below_half += iou < 0.5;
       ++report.objects;
     }
   }
   report.mean_iou = report.objects ? sum / report.objects : 0.0;
+  report.oracle_iou = report.objects ? oracle_sum / report.objects : 0.0;
+  report.single_iou = report.objects ? single_sum / report.objects : 0.0;
   report.seconds = seconds_since(start);
   return report;
 }

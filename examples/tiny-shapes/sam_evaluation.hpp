@@ -33,7 +33,9 @@ sam::Point interior_point(const Scene& scene, size_t index);
 
 /// Mean IoU over every object.
 struct IouReport {
-  double mean_iou = 0;
+  double mean_iou = 0;     // the mask with the highest predicted IoU (what callers get from best())
+  double oracle_iou = 0;   // the best of the three multimask outputs, by true IoU (diagnostic)
+  double single_iou = 0;   // the single-mask output (PredictOptions::multimask_output = false)
   int objects = 0;
   int below_half = 0;  // objects whose mask has IoU < 0.5 (the wrong object, or nothing)
   double seconds = 0;  // wall time (encode + predict + IoU)

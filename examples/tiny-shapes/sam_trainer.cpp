@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <tuple>
 
 #include "manifest.hpp"
 #include "regionlm/error.hpp"
+#include "regionlm/io/module_loader.hpp"
 #include "regionlm/io/weights.hpp"
 #include "regionlm/sam/image_encoder.hpp"
 #include "regionlm/sam/mask_decoder.hpp"
@@ -74,7 +76,7 @@ struct TinySam {
 // weights, N(0, 1) for embedding tables (nn.Embedding's), zero biases and relative position
 // tables (SAM's), unit norms, N(0, 0.02) for the absolute position embedding and N(0, 1) for
 // the prompt encoder's random Fourier matrix (SAM's scale 1).
-void initialize(torch::nn::Module& module) {
+void initialize_sam(torch::nn::Module& module, double pe_scale) {
   torch::NoGradGuard no_grad;
   for (auto& item : module.named_parameters()) {
     const std::string& name = item.key();
@@ -97,7 +99,7 @@ void initialize(torch::nn::Module& module) {
     if (auto* table = dynamic_cast<sam::EmbeddingImpl*>(item.value().get())) table->weight.normal_(0.0, 1.0);
   }
   for (auto& item : module.named_buffers()) {
-    if (item.key().ends_with("positional_encoding_gaussian_matrix")) item.value().normal_(0.0, 1.0);
+    if (item.key().ends_with("positional_encoding_gaussian_matrix")) item.value().normal_(0.0, pe_scale);
   }
 }
 
@@ -112,6 +114,7 @@ double learning_rate(const SamTrainOptions& o, int step) {
 struct FramedScene {
   torch::Tensor pixels;              // [1, 3, S, S] normalised and padded, as Sam::encode
   std::vector<cv::Mat1b> targets;    // each object's visible pixels in the input frame (0/1, S x S)
+  std::vector<int> colors, shapes;   // each object's colour and shape (tiny_shapes enums)
   cv::Mat1b background;              // pixels of no object (1), S x S
 };
 
@@ -134,6 +137,8 @@ FramedScene frame_scene(const Scene& scene, int64_t image_size) {
     }
     any |= target;
     f.targets.push_back(target);
+    f.colors.push_back(static_cast<int>(o.color));
+    f.shapes.push_back(static_cast<int>(o.shape));
   }
   // Background: inside the resized image, outside every object (padding is not a place to click).
   f.background = cv::Mat1b::zeros(S, S);
@@ -148,6 +153,63 @@ cv::Point random_pixel(const cv::Mat1b& mask, Random& rng) {
   cv::findNonZero(mask, pixels);
   if (pixels.empty()) return {-1, -1};
   return pixels[static_cast<size_t>(rng.integer(0, static_cast<int>(pixels.size()) - 1))];
+}
+
+// Stage 1's head, thrown away afterwards: from each image-embedding token a linear map to the
+// classes of the (L / e)^2 low-resolution cells under it: colour + 1 and shape + 1 of the
+// object covering the cell (0 = background) and whether the cell holds an object boundary.
+// Per-cell supervision teaches the encoder what lies where inside each patch, which the mask
+// decoder's upscaler then reads; SAM starts from an MAE-pretrained encoder for the same reason.
+class DenseHeadImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t kClasses = (kNumColors + 1) + (kNumShapes + 1) + 2;
+  DenseHeadImpl(int64_t width, int64_t cells_per_side) : cells_(cells_per_side) {
+    linear = register_module("linear", torch::nn::Linear(width, cells_ * cells_ * kClasses));
+  }
+  // embedding [B, P, e, e] -> logits [B, L, L, kClasses], L = e * cells.
+  torch::Tensor forward(const torch::Tensor& embedding) {
+    const int64_t B = embedding.size(0), e = embedding.size(2);
+    return linear(embedding.permute({0, 2, 3, 1}))
+        .view({B, e, e, cells_, cells_, kClasses})
+        .permute({0, 1, 3, 2, 4, 5})
+        .reshape({B, e * cells_, e * cells_, kClasses});
+  }
+  torch::nn::Linear linear{nullptr};
+
+ private:
+  int64_t cells_;
+};
+TORCH_MODULE(DenseHead);
+
+// Stage 1 targets on the L x L cell grid of the input frame: [B, L, L] int64 each.
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> dense_targets(const std::vector<FramedScene>& scenes,
+                                                                      int64_t L) {
+  const int64_t B = static_cast<int64_t>(scenes.size());
+  torch::Tensor color = torch::zeros({B, L, L}, torch::kInt64), shape = torch::zeros({B, L, L}, torch::kInt64),
+                edge = torch::zeros({B, L, L}, torch::kInt64);
+  auto c = color.accessor<int64_t, 3>();
+  auto h = shape.accessor<int64_t, 3>();
+  auto g = edge.accessor<int64_t, 3>();
+  for (int64_t b = 0; b < B; ++b) {
+    const FramedScene& f = scenes[static_cast<size_t>(b)];
+    const int S = f.background.rows, k = static_cast<int>(S / L);
+    cv::Mat1b label = cv::Mat1b::zeros(S, S);  // object index + 1
+    for (size_t o = 0; o < f.targets.size(); ++o) label.setTo(static_cast<uint8_t>(o + 1), f.targets[o]);
+    for (int i = 0; i < L; ++i) {
+      for (int j = 0; j < L; ++j) {
+        const cv::Mat1b cell = label(cv::Rect(j * k, i * k, k, k));
+        double lo = 0, hi = 0;
+        cv::minMaxLoc(cell, &lo, &hi);
+        const int centre = cell(k / 2, k / 2);
+        if (centre > 0) {
+          c[b][i][j] = f.colors[static_cast<size_t>(centre - 1)] + 1;
+          h[b][i][j] = f.shapes[static_cast<size_t>(centre - 1)] + 1;
+        }
+        g[b][i][j] = lo != hi;
+      }
+    }
+  }
+  return {color, shape, edge};
 }
 
 // One object (or background click) followed through the rounds.
@@ -176,17 +238,38 @@ class SamTrainer {
   }
 
   // Loss of one step; `round0_iou` receives the mean IoU of round 0's chosen masks.
-  torch::Tensor step(double& round0_iou) {
+  // The next `count` training scenes in the encoder's input frame.
+  std::vector<FramedScene> draw_scenes(int count) {
     std::vector<FramedScene> scenes;
-    std::vector<torch::Tensor> pixels;
-    for (int i = 0; i < o_.images_per_step; ++i) {
+    for (int i = 0; i < count; ++i) {
       SceneOptions so = rng_.uniform() < o_.heavy_overlap_share ? heavy_overlap_options() : SceneOptions{};
       if (rng_.uniform() < o_.large_scene_share) so.image_size = rng_.integer(129, 256);
       const Scene scene = generate_scene(training_scene_seed(o_.seed, kSceneIndexBase + next_scene_++), so);
       scenes.push_back(frame_scene(scene, config_.image_size));
-      pixels.push_back(scenes.back().pixels);
     }
-    const torch::Tensor embeddings = model_.encoder(torch::cat(pixels, 0));  // [Bi, P, e, e]
+    return scenes;
+  }
+
+  static torch::Tensor pixels_of(const std::vector<FramedScene>& scenes) {
+    std::vector<torch::Tensor> pixels;
+    for (const FramedScene& f : scenes) pixels.push_back(f.pixels);
+    return torch::cat(pixels, 0);  // [B, 3, S, S]
+  }
+
+  // Stage 1 loss: the dense head's colour, shape and boundary of every low-resolution cell.
+  torch::Tensor pretrain_step(DenseHead& head) {
+    const std::vector<FramedScene> scenes = draw_scenes(o_.pretrain_images);
+    const torch::Tensor logits = head->forward(model_.encoder(pixels_of(scenes)));  // [B, L, L, K]
+    const auto [color, shape, edge] = dense_targets(scenes, config_.low_res_size());  // [B, L, L] each
+    const auto part = [&](int64_t from, int64_t n) { return logits.narrow(3, from, n).reshape({-1, n}); };
+    return torch::cross_entropy_loss(part(0, kNumColors + 1), color.reshape(-1)) +
+           torch::cross_entropy_loss(part(kNumColors + 1, kNumShapes + 1), shape.reshape(-1)) +
+           torch::cross_entropy_loss(part(kNumColors + kNumShapes + 2, 2), edge.reshape(-1));
+  }
+
+  torch::Tensor step(double& round0_iou) {
+    const std::vector<FramedScene> scenes = draw_scenes(o_.images_per_step);
+    const torch::Tensor embeddings = model_.encoder(pixels_of(scenes));  // [Bi, P, e, e]
 
     // Round 0 prompts.
     std::vector<Row> rows;
@@ -226,7 +309,7 @@ class SamTrainer {
     for (size_t r = 0; r < rows.size(); ++r) {
       if (rows[r].target >= 0) objects.push_back(static_cast<int64_t>(r));
     }
-    if (o_.corrective_rounds > 0 && !objects.empty()) {
+    if (o_.corrective_rounds > 0 && !objects.empty() && rng_.uniform() < o_.corrective_share) {
       const torch::Tensor keep = torch::tensor(objects);
       std::vector<Row> kept;
       for (int64_t r : objects) kept.push_back(rows[static_cast<size_t>(r)]);
@@ -423,8 +506,10 @@ void validate(const SamTrainOptions& o) {
   if (o.images_per_step < 1 || o.corrective_rounds < 0 || o.background_clicks < 0) {
     throw ArgumentError("SamTrainOptions: images_per_step >= 1, corrective_rounds >= 0, background_clicks >= 0");
   }
-  if (o.model.prompt_embed_dim % 16 != 0) {
-    throw ArgumentError("TinySamSpec::prompt_embed_dim must be a multiple of 16 (8 decoder heads on half width)");
+  if (o.model.attention_downsample_rate < 1 ||
+      o.model.prompt_embed_dim % (8 * o.model.attention_downsample_rate) != 0) {
+    throw ArgumentError("TinySamSpec: prompt_embed_dim must be a multiple of 8 * attention_downsample_rate (the "
+                        "decoder's 8 heads share its cross-attention width)");
   }
 }
 
@@ -471,6 +556,7 @@ sam::SamConfig make_sam_config(const TinySamSpec& spec) {
   c.prompt_embed_dim = spec.prompt_embed_dim;
   c.decoder_mlp_dim = spec.decoder_mlp_dim;
   c.iou_head_hidden_dim = spec.iou_head_hidden_dim;
+  c.attention_downsample_rate = spec.attention_downsample_rate;
   return c;
 }
 
@@ -487,16 +573,62 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
   const sam::SamConfig config = make_sam_config(options.model);
   const auto topts = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCPU);
   TinySam model{sam::ImageEncoderVit(config, topts), sam::PromptEncoder(config, topts), sam::MaskDecoder(config, topts)};
-  initialize(*model.encoder);
-  initialize(*model.prompt);
-  initialize(*model.decoder);
+  initialize_sam(*model.encoder, options.pe_scale);
+  initialize_sam(*model.prompt, options.pe_scale);
+  initialize_sam(*model.decoder, options.pe_scale);
+  if (!options.init.empty()) {
+    const Weights weights = load_weights(options.init / "model.safetensors");
+    load_module(*model.encoder, weights, "image_encoder.");
+    load_module(*model.prompt, weights, "prompt_encoder.");
+    load_module(*model.decoder, weights, "mask_decoder.");
+    torch::NoGradGuard no_grad;
+    for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(model.encoder.get()),
+                                 static_cast<torch::nn::Module*>(model.prompt.get()),
+                                 static_cast<torch::nn::Module*>(model.decoder.get())}) {
+      for (auto& t : m->parameters()) t.set_data(t.data().clone());  // own memory, not the file's
+      for (auto& t : m->buffers()) t.set_data(t.data().clone());
+    }
+    log("initialised from " + options.init.string());
+  }
   const std::vector<torch::Tensor> params = model.parameters();
   SamTrainReport report;
   for (const auto& p : params) report.parameters += p.numel();
   log("tiny SAM: " + config.describe() + ", " + std::to_string(report.parameters) + " parameters");
 
-  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(options.lr).betas({0.9, 0.999}));
   SamTrainer trainer(options, model, config);
+  if (options.pretrain_steps > 0) {
+    DenseHead head(config.prompt_embed_dim, config.low_res_size() / config.embedding_size());
+    std::vector<torch::Tensor> pre_params = model.encoder->parameters();
+    for (const auto& p : head->parameters()) pre_params.push_back(p);
+    torch::optim::Adam pre(pre_params, torch::optim::AdamOptions(options.pretrain_lr).betas({0.9, 0.999}));
+    SamTrainOptions schedule = options;
+    schedule.steps = options.pretrain_steps;
+    schedule.lr = options.pretrain_lr;
+    double window_loss = 0;
+    int window = 0;
+    const auto pre_start = Clock::now();
+    for (int step = 0; step < options.pretrain_steps; ++step) {
+      const double lr = learning_rate(schedule, step);
+      for (auto& group : pre.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      pre.zero_grad();
+      const torch::Tensor loss = trainer.pretrain_step(head);
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(pre_params, 1.0);
+      pre.step();
+      window_loss += loss.item<double>();
+      ++window;
+      if ((step + 1) % std::max(1, options.log_every) == 0 || step + 1 == options.pretrain_steps) {
+        report.pretrain_losses.push_back({step + 1, window_loss / window, 0.0});
+        const double elapsed = seconds_since(pre_start);
+        log("[pretrain] step " + std::to_string(step + 1) + "/" + std::to_string(options.pretrain_steps) +
+            format("  loss %.4f  lr %.2e  %.2f steps/s", window_loss / window, lr, (step + 1) / elapsed) +
+            format("  (%.0f s, process CPU %.0f s)", elapsed, cpu_seconds()));
+        window_loss = 0;
+        window = 0;
+      }
+    }
+  }
+  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(options.lr).betas({0.9, 0.999}));
   double window_loss = 0, window_iou = 0;
   int window = 0;
   const auto loop_start = Clock::now();
@@ -532,7 +664,8 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
       const IouReport points = evaluate_prompts(interim, eval, PromptKind::kPoint);
       const IouReport boxes = evaluate_prompts(interim, eval, PromptKind::kBox);
       log(format("[sam] step %.0f: mean IoU on 40 scenes: click %.4f (%.0f of %.0f below 0.5), box %.4f", step + 1,
-                 points.mean_iou, points.below_half, points.objects, boxes.mean_iou));
+                 points.mean_iou, points.below_half, points.objects, boxes.mean_iou) +
+          format("; click best-of-3 %.4f, single-mask %.4f", points.oracle_iou, points.single_iou));
     }
   }
 

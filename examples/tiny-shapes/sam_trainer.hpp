@@ -36,7 +36,8 @@ struct TinySamSpec {
   int64_t num_heads = 4;           // ViT attention heads
   std::vector<int64_t> global_attn_indexes{1, 3};  // blocks with global attention
   int64_t window_size = 8;         // side of the other blocks' attention windows, tokens
-  int64_t prompt_embed_dim = 64;   // decoder width (a multiple of 16: 8 heads on half width)
+  int64_t prompt_embed_dim = 64;   // decoder width (8 heads; a multiple of 8 * attention_downsample_rate)
+  int64_t attention_downsample_rate = 2;  // decoder cross-attention width = prompt_embed_dim / this (SAM: 2)
   int64_t decoder_mlp_dim = 256;   // two-way transformer MLP width
   int64_t iou_head_hidden_dim = 64;  // IoU head width
 };
@@ -48,14 +49,21 @@ struct SamTrainOptions {
   std::filesystem::path out_dir;  // SAM directory to (over)write
   uint64_t seed = 1;              // >= 1: initial weights, training scenes, prompt sampling
   TinySamSpec model;              // sizes
-  int steps = 3000;               // optimizer steps
+  int pretrain_steps = 1000;      // stage 1: dense pretraining of the image encoder; 0 skips
+  double pretrain_lr = 2e-3;      // stage 1 peak learning rate
+  int pretrain_images = 16;       // scenes per stage-1 step
+  int steps = 3000;               // stage 2 (prompts -> masks) optimizer steps
   double lr = 1e-3;               // peak Adam learning rate: linear warm-up, cosine decay to 5 %
   int images_per_step = 8;        // scenes per step; every object of each is one prompt
   int corrective_rounds = 2;      // rounds after the first, each adding an error-region point
+  double corrective_share = 0.5;  // share of steps that run the corrective rounds
   double box_share = 0.5;         // share of objects prompted with a box in round 0
   int background_clicks = 1;      // background clicks per scene (target: nothing)
   double heavy_overlap_share = 0.3;  // share of heavy-overlap training scenes
   double large_scene_share = 0.2;    // share of scenes drawn at 129..256 px (resized like SAM's input)
+  std::filesystem::path init;     // start from this SAM directory's weights instead of fresh ones
+                                  // (experiments, resuming); empty = from scratch, the default
+  double pe_scale = 1.0;          // std of the prompt encoder's random Fourier matrix (SAM's: 1)
   int threads = 0;                // torch intra-op threads; 0 = torch's default
   int log_every = 50;             // steps between progress lines
   int eval_scenes = 100;          // fresh scenes scored at the end; 0 skips
@@ -73,7 +81,8 @@ struct SamLossPoint {
 };
 
 struct SamTrainReport {
-  std::vector<SamLossPoint> losses;  // one point per log window
+  std::vector<SamLossPoint> pretrain_losses;  // stage 1, one point per log window
+  std::vector<SamLossPoint> losses;  // stage 2, one point per log window
   double seconds = 0;                // wall time, saving included
   double cpu_seconds = 0;            // process CPU time (all threads) at the end of saving
   int64_t parameters = 0;            // trained parameter count

@@ -39,7 +39,8 @@ int verify(const fs::path& dir, int eval_scenes) {
   const auto point = ts::evaluate_prompts(sam, eval, ts::PromptKind::kPoint);
   std::cout << "mean IoU on " << eval_scenes << " fresh scenes (mask chosen by predicted IoU):\n"
             << "  one click         " << point.mean_iou << "  (" << point.objects << " objects, " << point.below_half
-            << " below 0.5)\n";
+            << " below 0.5; best of three by true IoU " << point.oracle_iou << ", single-mask output "
+            << point.single_iou << ")\n";
   const auto box = ts::evaluate_prompts(sam, eval, ts::PromptKind::kBox);
   std::cout << "  box               " << box.mean_iou << "  (" << box.below_half << " below 0.5)\n";
   ts::SamEvalOptions heavy = eval;
@@ -80,6 +81,11 @@ int main(int argc, char** argv) {
                 integer(&options.steps, "--steps"));
   parser.option("images-per-step", "N", "scenes per step (default " + std::to_string(options.images_per_step) + ")",
                 integer(&options.images_per_step, "--images-per-step"));
+  parser.option("pretrain-steps", "N",
+                "stage 1, dense encoder pretraining (default " + std::to_string(options.pretrain_steps) + ")",
+                integer(&options.pretrain_steps, "--pretrain-steps"));
+  parser.option("corrective-share", "X", "share of steps with corrective rounds (default 0.5)",
+                [&](const std::string& v) { options.corrective_share = regionlm::examples::parse_number(v, "--corrective-share"); });
   parser.option("corrective-rounds", "N",
                 "error-region rounds after the first (default " + std::to_string(options.corrective_rounds) + ")",
                 integer(&options.corrective_rounds, "--corrective-rounds"));
@@ -91,6 +97,19 @@ int main(int argc, char** argv) {
                 integer(&options.model.depth, "--depth"));
   parser.option("prompt-dim", "N", "decoder width (default " + std::to_string(options.model.prompt_embed_dim) + ")",
                 integer(&options.model.prompt_embed_dim, "--prompt-dim"));
+  parser.option("attention-downsample", "N",
+                "decoder cross-attention width divisor (default " +
+                    std::to_string(options.model.attention_downsample_rate) + ")",
+                integer(&options.model.attention_downsample_rate, "--attention-downsample"));
+  parser.option("images-per-pretrain-step", "N",
+                "scenes per stage-1 step (default " + std::to_string(options.pretrain_images) + ")",
+                integer(&options.pretrain_images, "--images-per-pretrain-step"));
+  parser.option("pretrain-lr", "X", "stage 1 peak learning rate (default 2e-3)",
+                [&](const std::string& v) { options.pretrain_lr = regionlm::examples::parse_number(v, "--pretrain-lr"); });
+  parser.option("init", "DIR", "start from DIR's weights (experiments, resuming; default: from scratch)",
+                [&](const std::string& v) { options.init = v; });
+  parser.option("pe-scale", "X", "std of the prompt encoder's random Fourier matrix (default 1, SAM's)",
+                [&](const std::string& v) { options.pe_scale = regionlm::examples::parse_number(v, "--pe-scale"); });
   parser.option("eval-scenes", "N",
                 "fresh scenes scored after training / verification (default " + std::to_string(options.eval_scenes) +
                     "; 0 = none)",

@@ -15,6 +15,8 @@
 #include "regionlm/error.hpp"
 #include "regionlm/io/weights.hpp"
 #include "regionlm/region/rle.hpp"
+#include "regionlm/sam/automatic_mask_generator.hpp"
+#include "regionlm/vision/image.hpp"
 #include "regionlm/sam/sam.hpp"
 #include "sam_evaluation.hpp"
 #include "sam_trainer.hpp"
@@ -147,4 +149,16 @@ TEST(TinySamModel, SegmentCommandWorksOnTheBundledScene) {
                                               rle.at("size")[1].get<int>());
     EXPECT_GE(ts::mask_iou(mask, truth), 0.9) << objects[i].at("answer") << " clicked at " << inner;
   }
+}
+
+// Automatic generation where no mask passes the filters returns no mask (it used to throw
+// reading the empty result's boxes).
+TEST(TinySamModel, AutomaticGenerationWithNothingKeptIsEmpty) {
+  const regionlm::sam::Sam sam = regionlm::sam::Sam::load(shipped());
+  const cv::Mat rgb = regionlm::vision::load_image(scene_dir() / "image.png");
+  regionlm::sam::AutomaticMaskOptions options = ts::tiny_automatic_options();
+  options.pred_iou_thresh = 2.0;  // no predicted IoU exceeds 2
+  EXPECT_TRUE(regionlm::sam::generate_masks(sam, rgb, options).empty());
+  options = ts::tiny_automatic_options();
+  EXPECT_FALSE(regionlm::sam::generate_masks(sam, rgb, options).empty());
 }
