@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Merges the published GPT4RoI-7B delta (shilongz/GPT4RoI-7B-delta-V0) with a LLaMA-7B (v1)
-base into the checkpoint regionlm's gpt4roi::Model loads, one tensor at a time.
+base into the checkpoint regionlm::Model loads, one tensor at a time.
 
     .venv/bin/python scripts/apply_gpt4roi_delta.py --base models/llama-7b-hf \
         --delta models/GPT4RoI-7B-delta-V0 --target models/GPT4RoI-7B \

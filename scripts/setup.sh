@@ -8,7 +8,8 @@ venv="${REGIONLM_VENV:-$root/.venv}"
 req="$root/scripts/requirements.txt"
 
 apt_packages=(libopencv-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev
-              libgtest-dev libgmock-dev libbenchmark-dev cmake g++ python3-venv pkg-config)
+              libgtest-dev libgmock-dev libbenchmark-dev cmake g++ python3-venv pkg-config
+              libcpp-httplib-dev chromium chromium-driver)  # the last three: regionlm-server and its browser test
 
 missing=()
 for p in "${apt_packages[@]}"; do

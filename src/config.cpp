@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "json_fields.hpp"
 #include "regionlm/error.hpp"
 
 namespace regionlm {
@@ -14,101 +15,7 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-// Typed access to one JSON object; every error names the file and the dotted key path.
-class Fields {
- public:
-  Fields(const json& object, std::string source, std::string path)
-      : object_(object), source_(std::move(source)), path_(std::move(path)) {}
-
-  // Absent and null keys keep the default, as transformers does for None.
-  bool has(const char* key) const { return object_.contains(key) && !object_[key].is_null(); }
-
-  int64_t integer(const char* key, int64_t fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = object_[key];
-    if (!v.is_number_integer()) fail(key, "an integer", v);
-    return v.get<int64_t>();
-  }
-  int64_t positive(const char* key, int64_t fallback) const {
-    const int64_t v = integer(key, fallback);
-    if (v <= 0) fail(key, "a positive integer", object_[key]);
-    return v;
-  }
-  double number(const char* key, double fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = object_[key];
-    if (!v.is_number()) fail(key, "a number", v);
-    return v.get<double>();
-  }
-  bool boolean(const char* key, bool fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = object_[key];
-    if (!v.is_boolean()) fail(key, "true or false", v);
-    return v.get<bool>();
-  }
-  std::string string(const char* key, const std::string& fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = object_[key];
-    if (!v.is_string()) fail(key, "a string", v);
-    return v.get<std::string>();
-  }
-  std::vector<int64_t> positive_list(const char* key, const std::vector<int64_t>& fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = object_[key];
-    if (!v.is_array() || v.empty()) fail(key, "a non-empty list of positive integers", v);
-    std::vector<int64_t> out;
-    for (const json& item : v) {
-      if (!item.is_number_integer() || item.get<int64_t>() <= 0) {
-        fail(key, "a non-empty list of positive integers", v);
-      }
-      out.push_back(item.get<int64_t>());
-    }
-    return out;
-  }
-  std::array<float, 3> triple(const char* key, const std::array<float, 3>& fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = object_[key];
-    if (!v.is_array() || v.size() != 3) fail(key, "a list of 3 numbers", v);
-    std::array<float, 3> out{};
-    for (size_t i = 0; i < 3; ++i) {
-      if (!v[i].is_number()) fail(key, "a list of 3 numbers", v);
-      out[i] = v[i].get<float>();
-    }
-    return out;
-  }
-  // A nested object, or nullopt when absent/null.
-  std::optional<Fields> object(const char* key) const {
-    if (!has(key)) return std::nullopt;
-    if (!object_[key].is_object()) fail(key, "an object", object_[key]);
-    return Fields(object_[key], source_, name(key));
-  }
-  const json& raw(const char* key) const { return object_[key]; }
-
-  [[noreturn]] void fail(const char* key, const std::string& expected, const json& found) const {
-    throw ConfigError(source_ + ": '" + name(key) + "' must be " + expected + ", found " + found.dump());
-  }
-  [[noreturn]] void fail(const char* key, const std::string& problem) const {
-    throw ConfigError(source_ + ": '" + name(key) + "' " + problem);
-  }
-
- private:
-  std::string name(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
-
-  const json& object_;
-  std::string source_;
-  std::string path_;
-};
-
-json parse_json(const std::string& text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::exception& e) {
-    throw ConfigError(source + ": invalid JSON: " + e.what());
-  }
-  if (!root.is_object()) throw ConfigError(source + ": expected a JSON object at the top level");
-  return root;
-}
+using Fields = JsonFields;
 
 // transformers 4.31 validation: null, or exactly {"type": "linear"|"dynamic", "factor": > 1}.
 std::optional<RopeScaling> parse_rope_scaling(const Fields& f) {
@@ -192,25 +99,15 @@ ExtractorConfig parse_extractor(const Fields& f) {
   return c;
 }
 
-std::string read_config_text(const fs::path& file_or_dir, fs::path& file) {
-  file = fs::is_directory(file_or_dir) ? file_or_dir / "config.json" : file_or_dir;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw IoError("cannot open config " + file.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw IoError("cannot read config " + file.string());
-  return text.str();
-}
-
 }  // namespace
 
 LlamaConfig parse_llama_config(const std::string& json_text, const std::string& source) {
-  const json root = parse_json(json_text, source);
+  const json root = parse_json_object(json_text, source);
   return parse_llama(Fields(root, source, ""));
 }
 
 OspreyConfig parse_osprey_config(const std::string& json_text, const std::string& source) {
-  const json root = parse_json(json_text, source);
+  const json root = parse_json_object(json_text, source);
   const Fields f(root, source, "");
   OspreyConfig c;
   c.text = parse_llama(f);
@@ -250,7 +147,7 @@ int64_t projector_linear_count(const std::string& type) {
 
 std::string osprey_config_json(const OspreyConfig& c) {
   nlohmann::ordered_json j;
-  j["architectures"] = {"OspreyLlamaForCausalLM"};
+  j["architectures"] = {kOspreyArchitecture};
   j["model_type"] = c.model_type;
   j["vocab_size"] = c.text.vocab_size;
   j["hidden_size"] = c.text.hidden_size;
@@ -288,6 +185,36 @@ std::string osprey_config_json(const OspreyConfig& c) {
   if (!c.image_prefix.empty()) j["image_prefix"] = c.image_prefix;
   return j.dump(2) + "\n";
 }
+
+const char* to_string(ModelFamily family) {
+  switch (family) {
+    case ModelFamily::Osprey: return "osprey";
+    case ModelFamily::Gpt4roi: return "gpt4roi";
+  }
+  return "unknown";
+}
+
+ModelFamily parse_model_family(const std::string& json_text, const std::string& source) {
+  const json root = parse_json_object(json_text, source);
+  const Fields f(root, source);
+  if (!f.has("architectures")) return ModelFamily::Osprey;
+  const std::vector<std::string> names = f.string_list("architectures");
+  for (const std::string& name : names) {
+    if (name == kGpt4roiArchitecture) return ModelFamily::Gpt4roi;
+    if (name == kOspreyArchitecture) return ModelFamily::Osprey;
+  }
+  f.fail("architectures", std::string("names no architecture regionlm serves (") + root["architectures"].dump() +
+                              "; expected [\"" + kOspreyArchitecture + "\"] for Osprey or [\"" +
+                              kGpt4roiArchitecture + "\"] for GPT4RoI)");
+}
+
+ModelFamily load_model_family(const fs::path& file_or_dir) {
+  fs::path file;
+  const std::string text = read_config_text(file_or_dir, file);
+  return parse_model_family(text, file.string());
+}
+
+std::string read_config_json(const fs::path& file_or_dir, fs::path& file) { return read_config_text(file_or_dir, file); }
 
 OspreyConfig load_osprey_config(const fs::path& file_or_dir) {
   fs::path file;

@@ -29,10 +29,12 @@ int chat_main(int argc, char** argv) {
     CommonOptions common;
     bool json = false;
     ArgumentParser parser(kProgram,
-                          "A conversation about regions of one image. Reads one question per line from stdin\n"
-                          "and prints each answer as it is generated. Questions name regions with <region> or\n"
-                          "<region1>..<regionN>; the first must mention every region. Lines \"/reset\" start\n"
-                          "over, \"/quit\" (or end of input) ends.");
+                          "A conversation about regions of one image with an Osprey or GPT4RoI model. Reads one\n"
+                          "question per line from stdin and prints each answer as it is generated. Questions name\n"
+                          "regions with <region> or <region1>..<regionN> (Osprey introduces regions the first\n"
+                          "question leaves out; GPT4RoI lets any turn name a box first, and later turns may say\n"
+                          "plain region1). GPT4RoI reads boxes: a mask region is used as its bounding box (noted\n"
+                          "on stderr). Lines \"/reset\" start over, \"/quit\" (or end of input) ends.");
     add_common_options(parser, common);
     parser.flag("json", "print one JSON object per answer (question, text, tokens, stop_reason)", &json);
     if (!parser.parse(argc, argv)) return 0;
@@ -43,6 +45,7 @@ int chat_main(int argc, char** argv) {
 
     const bool interactive = isatty(STDIN_FILENO) != 0;
     int failures = 0;
+    bool noted = false;
     std::string line;
     while (true) {
       if (interactive) std::cout << "> " << std::flush;
@@ -63,11 +66,21 @@ int chat_main(int argc, char** argv) {
       }
       try {
         const Answer answer = session.ask(question, generation);
+        if (!noted) {  // the notes are about the session's regions: said once
+          for (const std::string& note : answer.notes) std::cerr << "note: " << note << "\n";
+          noted = true;
+        }
         if (json) {
+          nlohmann::json mentions = nlohmann::json::array();
+          for (const RegionMention& m : answer.mentions) {
+            mentions.push_back({{"region", m.region + 1}, {"offset", m.offset}, {"length", m.length}});
+          }
           std::cout << nlohmann::json{{"question", question},
                                       {"text", answer.text},
                                       {"tokens", answer.tokens},
-                                      {"stop_reason", to_string(answer.stop_reason)}}
+                                      {"stop_reason", to_string(answer.stop_reason)},
+                                      {"mentions", mentions},
+                                      {"notes", answer.notes}}
                            .dump()
                     << std::endl;
         } else {

@@ -33,7 +33,11 @@ void add_common_options(ArgumentParser& parser, CommonOptions& o) {
   parser.option("device", "DEV", "cpu, cuda or cuda:N (default: cuda when available)", &o.device);
   parser.option("dtype", "TYPE", "float32, bfloat16 or float16 (default: bfloat16 on CUDA, float32 on CPU)",
                 &o.dtype);
-  parser.option("vision-tower", "FILE", "open_clip vision weights, if the checkpoint has none (default: config.json)",
+  parser.option("quantize", "TYPE", "weight-only quantization of the decoder and projector: int8 (default: none)",
+                &o.quantize);
+  parser.option("vision-tower", "PATH",
+                "Osprey: open_clip vision weights, if the checkpoint has none; GPT4RoI: the CLIP ViT directory "
+                "(default: config.json's mm_vision_tower)",
                 &o.vision_tower);
   parser.flag("strict-regions",
               "refuse a question that leaves regions unmentioned (default: introduce them with Osprey's header)",
@@ -47,6 +51,7 @@ LoadOptions load_options(const CommonOptions& o) {
   load.dtype = o.dtype;
   load.vision_tower = o.vision_tower;
   load.strict_regions = o.strict_regions;
+  load.quantize = o.quantize;
   if (o.verbose) {
     load.on_progress = [](double fraction, const std::string& stage) {
       std::fprintf(stderr, "\rloading %3.0f%% %-20s", 100 * fraction, stage.c_str());

@@ -25,8 +25,10 @@ struct CommonOptions {
   std::vector<RegionArgument> regions;  // --mask / --box / --rle-json, in order
   std::string device;                   // --device ("" = CUDA if available)
   std::string dtype;                    // --dtype ("" = library default)
-  std::string vision_tower;             // --vision-tower ("" = config.json's mm_vision_tower)
+  std::string vision_tower;             // --vision-tower: Osprey's open_clip file / GPT4RoI's CLIP
+                                        // directory ("" = config.json's mm_vision_tower)
   bool strict_regions = false;          // --strict-regions: every region must be named (LoadOptions)
+  std::string quantize;                 // --quantize: "" or "int8" (LoadOptions::quantize)
   GenerationOptions generation;         // --max-new-tokens, --temperature, ... (greedy by default)
   bool verbose = false;                 // --verbose: load progress and timings on stderr
 };

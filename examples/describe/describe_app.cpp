@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <optional>
@@ -10,6 +11,7 @@
 #include "common/options.hpp"
 #include "describe/annotate.hpp"
 #include "regionlm/error.hpp"
+#include "regionlm/gpt4roi/prompt.hpp"
 #include "regionlm/model.hpp"
 #include "regionlm/region/rle.hpp"
 #include "regionlm/sam/automatic_mask_generator.hpp"
@@ -46,6 +48,15 @@ struct Output {
   std::vector<int> regions;  // 1-based region of each answer; 0 = the answer is about all regions
 };
 
+/// The regions an answer names: [{"region": 1-based, "offset": byte, "length": bytes}, ...].
+nlohmann::json mentions_json(const Answer& answer) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const RegionMention& m : answer.mentions) {
+    out.push_back({{"region", m.region + 1}, {"offset", m.offset}, {"length", m.length}});
+  }
+  return out;
+}
+
 nlohmann::json to_json(const Output& out, size_t num_regions, double load_ms, double encode_ms, double total_ms) {
   nlohmann::json answers = nlohmann::json::array();
   nlohmann::json timings = {{"load_ms", load_ms}, {"encode_ms", encode_ms}, {"regions_ms", 0.0},
@@ -66,6 +77,8 @@ nlohmann::json to_json(const Output& out, size_t num_regions, double load_ms, do
     entry["text"] = a.text;
     entry["tokens"] = a.tokens;
     entry["stop_reason"] = to_string(a.stop_reason);
+    entry["mentions"] = mentions_json(a);
+    entry["notes"] = a.notes;
     answers.push_back(entry);
     // Batched answers share one prefill/decode: report the longest, sum the tokens.
     timings["regions_ms"] = std::max(timings["regions_ms"].get<double>(), a.regions_ms);
@@ -178,10 +191,12 @@ int describe_main(int argc, char** argv) {
     bool stream = false;
     bool json = false;
     ArgumentParser parser(kProgram,
-                          "Describes regions of an image with an Osprey-architecture model. Without --prompt,\n"
-                          "each region gets Osprey's short description. A prompt names regions with <region>\n"
-                          "(the next one) or <region1>..<regionN>; a prompt with exactly one plain <region> and\n"
-                          "several regions is asked of each region in turn (one batched call).");
+                          "Describes regions of an image with an Osprey or GPT4RoI model (told apart by its\n"
+                          "config.json). Without --prompt, each region gets the model's own description question\n"
+                          "(Osprey's short description, GPT4RoI's detailed one). A prompt names regions with\n"
+                          "<region> (the next one) or <region1>..<regionN>; a prompt with exactly one plain <region>\n"
+                          "and several regions is asked of each region in turn (one batched call). GPT4RoI reads\n"
+                          "boxes: a mask region is used as its bounding box (noted on stderr and in --json).");
     add_common_options(parser, common);
     parser.option("point", "X,Y[,LABEL]",
                   "a click on the object (label 1 positive, default; 0 negative); a run of --point flags is one "
@@ -195,7 +210,7 @@ int describe_main(int argc, char** argv) {
                 &everything);
     parser.option("points-per-side", "N", "--everything: side of the automatic generator's point grid (default 32)",
                   &points_per_side);
-    parser.option("prompt", "TEXT", "the question (default: Osprey's short description of each region)", &prompt);
+    parser.option("prompt", "TEXT", "the question (default: the model's description of each region)", &prompt);
     parser.flag("stream", "print the answer while it is generated", &stream);
     parser.flag("json", "print one JSON object with answers, token ids and timings", &json);
     parser.option("annotate", "OUT.png",
@@ -225,11 +240,13 @@ int describe_main(int argc, char** argv) {
       for (const sam::GeneratedMask& mask : generated) regions.push_back(mask.region());
       if (regions.empty()) throw ArgumentError("SAM's automatic mask generator found no region in " + common.image);
     }
-    if (prompt.empty()) {
-      if (regions.empty()) throw UsageError("give at least one region (--mask, --box, --rle-json, --point) or a --prompt");
-      prompt = prompts::kShortDescription;
+    if (prompt.empty() && regions.empty()) {
+      throw UsageError("give at least one region (--mask, --box, --rle-json, --point) or a --prompt");
     }
     const Model model = Model::load(common.model_dir, load_options(common));
+    if (prompt.empty()) {
+      prompt = model.family() == ModelFamily::Gpt4roi ? gpt4roi::kDetailedDescription : prompts::kShortDescription;
+    }
     const double load_ms = ms_since(start);
     for (const auto& key : model.unused_keys()) {
       if (common.verbose) std::cerr << "unused checkpoint key: " << key << "\n";
@@ -289,6 +306,17 @@ int describe_main(int argc, char** argv) {
         write_annotated_image(rgb, masks, labels, each ? "" : out.answers.front().text, annotate, clicks);
       }
       annotated = annotate;
+    }
+
+    // How the regions were adapted (GPT4RoI: masks as boxes), once per region.
+    std::vector<std::string> notes;
+    for (const Answer& a : out.answers) {
+      for (const std::string& note : a.notes) {
+        if (std::find(notes.begin(), notes.end(), note) == notes.end()) notes.push_back(note);
+      }
+    }
+    if (!json) {
+      for (const std::string& note : notes) std::cerr << "note: " << note << "\n";
     }
 
     if (json && everything) {

@@ -71,6 +71,28 @@ struct OspreyConfig {
   std::string image_prefix;  // regionlm's own key; "" = the template's (must hold "<image>" once)
 };
 
+/// The model families Model::load serves, told apart by config.json's `architectures`.
+enum class ModelFamily {
+  Osprey,   // "OspreyLlamaForCausalLM" (or no `architectures` key): masks, ConvNeXt-CLIP trunk
+  Gpt4roi,  // "SPILlavaMPTForCausalLM" (a LLaMA despite the name): boxes, CLIP ViT + RoIAlign
+};
+/// "osprey" or "gpt4roi".
+const char* to_string(ModelFamily family);
+/// The `architectures` names of each family, as checkpoints spell them.
+inline constexpr const char* kOspreyArchitecture = "OspreyLlamaForCausalLM";
+inline constexpr const char* kGpt4roiArchitecture = "SPILlavaMPTForCausalLM";
+
+/// The family config.json text names in `architectures` (a list of strings; absent or null =
+/// Osprey, as older Osprey-layout configs omit it). ConfigError naming `source` and
+/// 'architectures' for anything else: a list naming no supported architecture, or not a list of
+/// strings.
+ModelFamily parse_model_family(const std::string& json_text, const std::string& source);
+/// Reads config.json (a file, or a directory containing one) and returns parse_model_family.
+ModelFamily load_model_family(const std::filesystem::path& file_or_dir);
+/// The text of config.json (a file, or a directory containing one); `file` receives the path
+/// read. IoError when it cannot be read.
+std::string read_config_json(const std::filesystem::path& file_or_dir, std::filesystem::path& file);
+
 /// Linear layers of an `mm_projector_type`: 1 for "linear", N for "mlp<N>x_gelu". The one
 /// rule the config parser and vision::Projector both apply; ConfigError for any other type.
 int64_t projector_linear_count(const std::string& type);

@@ -1,5 +1,6 @@
 #pragma once
-// regionlm::Model: an Osprey checkpoint loaded for inference. Two levels, as llama.cpp's mtmd:
+// regionlm::Model: an Osprey or GPT4RoI checkpoint loaded for inference (the family is read
+// from config.json's `architectures`). Two levels, as llama.cpp's mtmd:
 //
 // One-call helpers — describe regions of an image, ask the same question of each region, chat:
 //   auto model = regionlm::Model::load("models/Osprey-7b");
@@ -43,51 +44,73 @@ namespace regionlm {
 struct LoadOptions {
   std::string device;  // "cpu", "cuda", "cuda:1"; "" = CUDA when available, else CPU
   std::string dtype;   // "float32", "bfloat16", "float16"; "" = bfloat16 on CUDA, float32 on CPU.
-                       // Vision trunk, projector and decoder run in it; the mask extractor
-                       // always runs in float32, as Osprey's does.
+                       // Vision trunk, projector and decoder run in it; the region branch (Osprey's
+                       // mask extractor, GPT4RoI's spi_module) always runs in float32, as theirs do.
   /// Loading progress: fraction done in [0, 1] and the current stage ("decoder", ...);
   /// called on the loading thread. Default: none.
   std::function<void(double fraction, const std::string& stage)> on_progress;
   /// Checkpoint keys that no module uses (e.g. a CLIP head) are reported by
   /// Model::unused_keys(); false makes them a WeightError instead. Default true.
   bool allow_unexpected_keys = true;
-  /// The open_clip vision file, read only when the checkpoint itself has no vision weights.
-  /// "" = config.json's `mm_vision_tower` (relative paths against the model directory).
+  /// Osprey: the open_clip vision file, read only when the checkpoint itself has no vision
+  /// weights. GPT4RoI: the CLIP ViT directory (HF layout; its checkpoint never holds the
+  /// tower), or a hub id such as "openai/clip-vit-large-patch14" looked up in the local
+  /// Hugging Face cache. "" = config.json's `mm_vision_tower` (relative paths against the model
+  /// directory).
   std::filesystem::path vision_tower;
   /// Text before the first question, `<image>` marking the image tokens (exactly once).
   /// "" = config.json's `"image_prefix"` when set, else the template's own (osprey_v1:
-  /// prompts::kImagePrefix, Osprey's demo prefix).
+  /// prompts::kImagePrefix, Osprey's demo prefix; GPT4RoI: gpt4roi::kFirstTurnPrefix).
   std::string image_prefix;
   /// Conversation template name ("osprey_v1", "vicuna_v1"; see text/conversation.hpp).
   /// "" = config.json's `"conversation_template"` when set, else prompts::kConversationTemplate.
+  /// GPT4RoI has one template, "llava_v0" ("###" turns); any other name is a ConfigError.
   std::string conversation_template;
   /// When a question (the first of a chat) leaves some regions unmentioned: false = introduce
   /// every region with Osprey's header ("Ther are N part regions in the picture: region1<mask>
   /// <pos>,..."), so any region may be asked about in any turn; true = ArgumentError naming the
-  /// unmentioned regions (every region must be referenced). Default false.
+  /// unmentioned regions (every region must be referenced). Default false. GPT4RoI has no
+  /// such header: describe always needs every region referenced, a chat may name a region
+  /// first in any turn.
   bool strict_regions = false;
   /// Keep, per EncodedImage, the decoder state after the part every question about it starts
   /// with (system text and image tokens), made at its first question, so that later questions
-  /// and chat turns prefill only their own tokens. Costs that state's memory for as long as
+  /// (describe, describe_each, chat turns) prefill only their own tokens; all of them read
+  /// that one stored copy. Costs that state's memory for as long as
   /// the EncodedImage lives: layers x 2 x (prefix positions) x hidden x dtype size, e.g.
   /// 32 x 2 x 1061 x 4096 x 2 B = 0.53 GiB for Osprey-7B in bfloat16. Default true.
+  /// (Osprey only for now: GPT4RoI's describe prefills its whole prompt.)
   bool reuse_image_prefix = true;
+  /// Weight-only quantization of the decoder's linear layers (projections and lm_head) and the
+  /// projector: "" = none, "int8" = int8 with one scale per output channel, quantized as each
+  /// layer loads (about 0.27x the float32 model's memory for Osprey-7B). The vision trunk,
+  /// mask extractor and embeddings stay in `dtype`. Kernels: layers/linear.hpp. Default "".
+  /// GPT4RoI: the same layers, quantized once its decoder has loaded (so loading briefly
+  /// holds the float decoder); its CLIP tower and region branch stay in floating point.
+  std::string quantize;
 };
 
 namespace pipeline {
 struct ModelImpl;
 }
+namespace gpt4roi {
+class Model;
+}
 
 class Model {
  public:
-  /// Loads a Hugging Face-layout Osprey directory: config.json, tokenizer.model,
+  /// Loads a Hugging Face-layout model directory: config.json, tokenizer.model,
   /// added_tokens.json (+ tokenizer_config.json / special_tokens_map.json), and weights as
   /// sharded torch `.bin` with pytorch_model.bin.index.json, a single file, or safetensors.
-  /// Vision weights come from the checkpoint (`model.vision_tower.vision_tower.visual.trunk.`)
+  /// config.json's `architectures` picks the family (ModelFamily): "OspreyLlamaForCausalLM"
+  /// (or none) is Osprey, "SPILlavaMPTForCausalLM" GPT4RoI; any other is a ConfigError naming
+  /// the file and 'architectures'.
+  /// Osprey: vision weights come from the checkpoint (`model.vision_tower.vision_tower.visual.trunk.`)
   /// when present, else from the open_clip file named by `mm_vision_tower` (relative paths
-  /// are resolved against `dir`). Throws IoError (missing files), ConfigError (bad config or
-  /// options), FormatError (corrupt files) or one WeightError listing every missing or
-  /// misshapen weight.
+  /// are resolved against `dir`). GPT4RoI: the CLIP tower from LoadOptions::vision_tower or
+  /// `mm_vision_tower` (docs/gpt4roi.md). Throws IoError (missing files), ConfigError (bad
+  /// config or options), FormatError (corrupt files) or WeightError (missing or misshapen
+  /// weights; Osprey lists them all at once).
   static Model load(const std::filesystem::path& dir, const LoadOptions& options = {});
 
   /// Runs the vision trunk and projector once. `image_rgb8`: CV_8UC3 in RGB order (gray,
@@ -99,13 +122,17 @@ class Model {
 
   // ---- Low-level steps -------------------------------------------------------------------
 
-  /// Image tokens one encoded image contributes to a prompt (1024 for Osprey-7B). Known
-  /// before any image is encoded.
+  /// Image tokens one encoded image contributes to a prompt (1024 for Osprey-7B, 256 for
+  /// GPT4RoI-7B: its <im_patch> block, <im_start> / <im_end> being text). Known before any
+  /// image is encoded.
   int64_t image_token_count() const;
 
-  /// One mask token and one position token per region of `image` (masks at the image's size,
-  /// height() x width()). Throws ArgumentError naming a bad region, or for an image from
-  /// another Model.
+  /// The region tokens of `regions` on `image` (masks at the image's size, height() x width()).
+  /// Osprey: one mask token and one position token per region. GPT4RoI: one token per region
+  /// (its box feature; RegionTokens' one-token form): a box region is used exactly as given and
+  /// must lie inside the image, any other region becomes its bounding box, which
+  /// RegionTokens::notes (and so every Answer made with them) records. Throws ArgumentError
+  /// naming a bad region or box, or for an image from another Model.
   RegionTokens encode_regions(const EncodedImage& image, const std::vector<Region>& regions) const;
 
   /// The decoder input of a question as chunks (text ids, the image block, one pair per
@@ -116,6 +143,10 @@ class Model {
   /// the `num_regions` regions unmentioned, Osprey's region header introduces them all first
   /// (or, with LoadOptions::strict_regions, that is an ArgumentError). Throws ArgumentError
   /// for placeholders naming regions that do not exist or a prompt longer than the context.
+  /// GPT4RoI: its "###" template; the first mention of region K becomes "regionK <bbox>" (a
+  /// 1-position Region chunk), later ones plain "regionK"; a region need not be named yet (as
+  /// in a chat turn; describe requires every one); Chunk::ids of all chunks in order are
+  /// GPT4RoI's input_ids.
   text::PromptLayout layout(const std::string& prompt, int64_t num_regions,
                             const std::vector<text::Turn>& history = {}) const;
 
@@ -129,7 +160,9 @@ class Model {
   /// `layout`, e.g. one question about B regions), decoded together. `layout` supplies the
   /// prompt's text ids, which the repetition penalty counts as transformers does.
   /// GenerationOptions::on_step reports every row's tokens. Throws ArgumentError /
-  /// ShapeError for bad options or embeddings that do not match the layout.
+  /// ShapeError for bad options or embeddings that do not match the layout. GPT4RoI: also
+  /// stops at "###" and cleans the answer as its demo does (text and streamed pieces alike:
+  /// "Assistant:" removed, white space stripped).
   std::vector<Answer> generate(const text::PromptLayout& layout, const torch::Tensor& embeds,
                                const GenerationOptions& options = {}) const;
 
@@ -159,14 +192,21 @@ class Model {
   /// placeholders of `regions`. The session keeps its decoder state between turns.
   ChatSession chat(const EncodedImage& image, const std::vector<Region>& regions) const;
 
+  /// Which architecture was loaded.
+  ModelFamily family() const;
   /// The loaded modules (shared with this Model, not copied): for callers that go below the
   /// steps, e.g. to read the decoder's logits. Inference never changes them; neither should
-  /// the caller.
+  /// the caller. osprey() for an Osprey model, gpt4roi() for a GPT4RoI one; the other throws
+  /// ArgumentError.
   Osprey osprey() const;
+  const ::regionlm::gpt4roi::Model& gpt4roi() const;
+  /// Osprey's configuration (ArgumentError for a GPT4RoI model: see gpt4roi().config()).
   const OspreyConfig& config() const;
+  /// The decoder's configuration, for both families (context length, vocabulary, ...).
+  const LlamaConfig& decoder_config() const;
   const text::Tokenizer& tokenizer() const;
   torch::Device device() const;
-  /// dtype of the vision trunk, projector and decoder.
+  /// dtype of the vision trunk / tower, projector and decoder.
   torch::ScalarType dtype() const;
   /// Image prefix and conversation template in use (see LoadOptions).
   const std::string& image_prefix() const;

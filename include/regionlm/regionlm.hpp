@@ -35,6 +35,7 @@
 
 #include "regionlm/text/conversation.hpp"
 #include "regionlm/text/placeholders.hpp"
+#include "regionlm/text/region_mentions.hpp"
 #include "regionlm/text/sequence.hpp"
 #include "regionlm/text/tokenizer.hpp"
 
@@ -66,7 +67,7 @@
 #include "regionlm/som/mark_references.hpp"
 #include "regionlm/som/set_of_marks.hpp"
 
-// GPT4RoI (standalone until regionlm::Model loads both families; docs/gpt4roi.md).
+// GPT4RoI's parts (Model::load serves it; docs/gpt4roi.md).
 #include "regionlm/gpt4roi/box.hpp"
 #include "regionlm/gpt4roi/clip_encoder_layer.hpp"
 #include "regionlm/gpt4roi/clip_vision.hpp"

@@ -24,18 +24,21 @@ RegionBoxes boxes_of(const std::vector<Region>& regions, int width, int height) 
   RegionBoxes out;
   for (size_t i = 0; i < regions.size(); ++i) {
     const Region& region = regions[i];
+    if (const auto corners = region.box()) {  // as given; Model checks it lies in the image
+      out.boxes.push_back({(*corners)[0], (*corners)[1], (*corners)[2], (*corners)[3]});
+      out.notes.emplace_back();
+      continue;
+    }
     try {
       out.boxes.push_back(box_of(region, width, height));
     } catch (const ArgumentError& e) {
       throw ArgumentError("region " + std::to_string(i + 1) + ": " + e.what());
     }
-    if (region.kind() != Region::Kind::Box) {
-      const Box& b = out.boxes.back();
-      std::ostringstream note;
-      note << "region " << i + 1 << " (" << region.describe() << ") was used as its bounding box (" << b.x1 << ", "
-           << b.y1 << ", " << b.x2 << ", " << b.y2 << "): GPT4RoI reads boxes only";
-      out.notes.push_back(note.str());
-    }
+    const Box& b = out.boxes.back();
+    std::ostringstream note;
+    note << "region " << i + 1 << " (" << region.describe() << ") was used as its bounding box (" << b.x1 << ", "
+         << b.y1 << ", " << b.x2 << ", " << b.y2 << "): GPT4RoI reads boxes only";
+    out.notes.push_back(note.str());
   }
   return out;
 }

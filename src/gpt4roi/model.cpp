@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -12,7 +11,6 @@
 #include "gpt4roi/model_impl.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/io/module_loader.hpp"
-#include "regionlm/llm/generation.hpp"
 #include "regionlm/text/tokenizer.hpp"
 #include "regionlm/vision/preprocess.hpp"
 #include "shape_text.hpp"
@@ -87,9 +85,17 @@ fs::path vision_dir(const fs::path& dir, const LoadOptions& options, const Gpt4r
 Model::Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Model Model::load(const fs::path& dir, const LoadOptions& options) {
+  return load(dir, load_gpt4roi_config(dir), options);
+}
+
+Model Model::load(const fs::path& dir, Gpt4roiConfig config_in, const LoadOptions& options) {
   torch::NoGradGuard no_grad;
+  const auto progress = [&](double fraction, const std::string& stage) {
+    if (options.on_progress) options.on_progress(fraction, stage);
+  };
+  progress(0.0, "config");
   auto impl = std::make_shared<Impl>(text::Tokenizer::load(dir));
-  impl->config = load_gpt4roi_config(dir);
+  impl->config = std::move(config_in);
   const fs::path clip = vision_dir(dir, options, impl->config);
   impl->config.vision = load_clip_vision_config(clip);
   auto& config = impl->config;
@@ -104,14 +110,25 @@ Model Model::load(const fs::path& dir, const LoadOptions& options) {
     throw ConfigError((dir / "config.json").string() + ": the tokenizer has " + std::to_string(vocab) +
                       " tokens but vocab_size is " + std::to_string(config.text.vocab_size));
   }
+  const size_t marker = options.first_turn_prefix.find("<image>");
+  if (marker == std::string::npos || options.first_turn_prefix.find("<image>", marker + 1) != std::string::npos) {
+    throw ConfigError("GPT4RoI first-turn prefix \"" + options.first_turn_prefix +
+                      "\" must contain \"<image>\" exactly once");
+  }
+  impl->first_turn_prefix = options.first_turn_prefix;
   impl->options = torch::TensorOptions().dtype(options.dtype).device(options.device);
   const auto f32 = impl->options.dtype(torch::kFloat32);
 
+  progress(0.01, "vision tower");
   impl->tower = load_clip_vision_tower(load_weights(clip), config.vision, impl->options);
+  progress(0.1, "opening weights");
   const Weights weights = load_weights(dir);
+  progress(0.12, "decoder");
   impl->llama = llm::load_llama(weights, config.text, impl->options);
+  progress(0.9, "projector");
   impl->projector = layers::Linear(config.mm_hidden_size, config.text.hidden_size, impl->options);
   auto used = load_module(*impl->projector, weights, "model.mm_projector.").loaded;
+  progress(0.91, "region branch");
   impl->spi = SpiModule(config.vision, config.text.hidden_size, config.spi, f32);
   const auto spi_keys = load_module(*impl->spi, weights, "model.spi_module.").loaded;
   used.insert(used.end(), spi_keys.begin(), spi_keys.end());
@@ -119,8 +136,16 @@ Model Model::load(const fs::path& dir, const LoadOptions& options) {
   for (const auto& name : unexpected_keys(weights, used)) {
     if (name.find("rotary_emb.inv_freq") == std::string::npos) impl->unused.push_back(name);
   }
+  if (options.quantize_int8) {  // after the keys are counted: a quantized weight is no parameter
+    progress(0.95, "int8");
+    for (const auto& module : impl->llama->modules()) {
+      if (auto* linear = dynamic_cast<layers::LinearImpl*>(module.get())) linear->quantize_int8();
+    }
+    impl->projector->quantize_int8();
+  }
   impl->tower->eval();
   impl->spi->eval();
+  progress(1.0, "ready");
   return Model(impl);
 }
 
@@ -166,101 +191,15 @@ torch::Tensor Model::region_features(const EncodedImage& image, const std::vecto
 
 PromptLayout Model::layout(const std::vector<text::Turn>& history, const std::string& question,
                            int64_t num_regions, bool require_all_regions) const {
-  return build_prompt(impl_->tokenizer, history, question, num_regions, impl_->config.vision.num_patches(),
-                      impl_->config.text.max_position_embeddings, require_all_regions);
-}
-
-torch::Tensor Model::embed(const PromptLayout& layout, const EncodedImage& image,
-                           const torch::Tensor& region_features) const {
-  c10::InferenceMode guard;
-  const auto& impl = *impl_;
-  const int64_t hidden = impl.config.text.hidden_size;
-  if (image.image_tokens.dim() != 2 || image.image_tokens.size(0) != layout.image_tokens ||
-      image.image_tokens.size(1) != hidden) {
-    throw ShapeError("embed: image tokens " + shape_text(image.image_tokens.sizes()) + " do not fit the layout's " +
-                     std::to_string(layout.image_tokens) + " x " + std::to_string(hidden));
-  }
-  int64_t needed = 0;
-  for (const int64_t r : layout.bbox_regions) needed = std::max(needed, r + 1);
-  if (region_features.dim() != 2 || region_features.size(0) < needed || region_features.size(1) != hidden) {
-    throw ShapeError("embed: region features " + shape_text(region_features.sizes()) + " for a layout naming " +
-                     std::to_string(needed) + " region(s) of width " + std::to_string(hidden));
-  }
-  const auto device = impl.options.device();
-  const auto ids = torch::tensor(layout.ids, torch::kInt64).to(device).unsqueeze(0);  // [1, L]
-  auto e = impl.llama->embed(ids)[0].clone();                                          // [L, H]
-  e.narrow(0, layout.image_begin, layout.image_tokens).copy_(image.image_tokens);       // [N, H]
-  if (!layout.bbox_positions.empty()) {
-    const auto positions = torch::tensor(layout.bbox_positions, torch::kInt64).to(device);  // [K]
-    const auto regions = torch::tensor(layout.bbox_regions, torch::kInt64).to(device);      // [K]
-    e.index_copy_(0, positions, region_features.to(e.scalar_type()).index_select(0, regions));  // [L, H]
-  }
-  return e.unsqueeze(0);  // [1, L, H]
-}
-
-Answer Model::Impl::generate(llm::KVCache& cache, const torch::Tensor& embeds, const PromptLayout& layout,
-                             const GenerationOptions& options, int64_t num_regions, bool cache_final_token) const {
-  GenerationOptions opts = options;
-  if (std::find(opts.stop_strings.begin(), opts.stop_strings.end(), kStopString) == opts.stop_strings.end()) {
-    opts.stop_strings.push_back(kStopString);
-  }
-  llm::DecodeSetup setup;
-  const text::Tokenizer tok = tokenizer;  // shares the loaded model
-  setup.make_decoder = [tok]() -> llm::TokenDecoder {
-    auto decoder = std::make_shared<text::StreamingDecoder>(tok, /*skip_special=*/true);
-    return [decoder](int64_t id) { return decoder->push(id); };
-  };
-  setup.eos_token_id = config.text.eos_token_id;
-  if (options.repetition_penalty != 1.f) setup.penalty_context = layout.ids;  // transformers counts input_ids
-  setup.cache_final_token = cache_final_token;
-  const auto result = std::move(llm::generate(llama, cache, embeds, opts, setup).at(0));
-  Answer answer;
-  answer.text = clean_answer(result.text);
-  answer.tokens = result.tokens;
-  answer.stop_reason = result.stop_reason;
-  answer.timings = result.timings;
-  answer.mentions = find_region_mentions(answer.text, num_regions);
-  return answer;
-}
-
-Answer Model::describe(const EncodedImage& image, const std::vector<Box>& boxes, const std::string& prompt,
-                       const GenerationOptions& options) const {
-  c10::InferenceMode guard;
-  const auto& impl = *impl_;
-  const auto k = static_cast<int64_t>(boxes.size());
-  const PromptLayout lay = layout({}, prompt, k, /*require_all_regions=*/true);
-  const auto start = std::chrono::steady_clock::now();
-  const torch::Tensor features = region_features(image, boxes);  // [K, H]
-  const double regions_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  const torch::Tensor embeds = embed(lay, image, features);      // [1, L, H]
-  const int64_t capacity =
-      std::min(impl.config.text.max_position_embeddings, lay.length() + std::max<int64_t>(options.max_new_tokens, 1));
-  llm::KVCache cache(impl.config.text, 1, capacity, impl.options);
-  Answer answer = impl.generate(cache, embeds, lay, options, k, /*cache_final_token=*/false);
-  answer.regions_ms = regions_ms;  // RoIAlign and heads; the pyramid was fused at encode
-  return answer;
-}
-
-Answer Model::describe_regions(const EncodedImage& image, const std::vector<Region>& regions,
-                              const std::string& prompt, const GenerationOptions& options) const {
-  RegionBoxes boxed = boxes_of(regions, image.width, image.height);
-  Answer answer = describe(image, boxed.boxes, prompt, options);
-  answer.notes = std::move(boxed.notes);
-  return answer;
-}
-
-std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::vector<Box>& boxes,
-                                         const std::string& prompt, const GenerationOptions& options) const {
-  layout({}, prompt, 1, /*require_all_regions=*/true);  // one placeholder, checked before any work
-  std::vector<Answer> answers;
-  for (const Box& box : boxes) answers.push_back(describe(image, {box}, prompt, options));
-  return answers;
+  return build_prompt(impl_->tokenizer, history, question, num_regions, image_token_count(),
+                      impl_->config.text.max_position_embeddings, require_all_regions, impl_->first_turn_prefix);
 }
 
 const Gpt4roiConfig& Model::config() const { return impl_->config; }
 const text::Tokenizer& Model::tokenizer() const { return impl_->tokenizer; }
 const llm::Llama& Model::decoder() const { return impl_->llama; }
+const torch::TensorOptions& Model::options() const { return impl_->options; }
+int64_t Model::image_token_count() const { return impl_->config.vision.num_patches(); }
 const std::vector<std::string>& Model::unused_keys() const { return impl_->unused; }
 
 }  // namespace regionlm::gpt4roi

@@ -24,12 +24,7 @@ struct Model::Impl {
   llm::Llama llama{nullptr};
   torch::TensorOptions options;        // decoder dtype and device
   std::vector<std::string> unused;
-
-  /// Generates after `cache` from embeds [1, T, H] (the positions of `layout` not cached yet);
-  /// "###" is added to the stop strings, the answer cleaned and its region mentions found.
-  /// `cache_final_token`: leave every returned token in the cache (a chat continues from it).
-  Answer generate(llm::KVCache& cache, const torch::Tensor& embeds, const PromptLayout& layout,
-                  const GenerationOptions& options, int64_t num_regions, bool cache_final_token) const;
+  std::string first_turn_prefix;       // LoadOptions::first_turn_prefix
 };
 
 }  // namespace regionlm::gpt4roi

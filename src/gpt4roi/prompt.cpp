@@ -1,7 +1,6 @@
 #include "regionlm/gpt4roi/prompt.hpp"
 
 #include <algorithm>
-#include <regex>
 #include <string_view>
 
 #include "regionlm/error.hpp"
@@ -95,7 +94,8 @@ std::string render_prompt(const std::vector<text::Turn>& history, const std::str
 
 PromptLayout build_prompt(const text::Tokenizer& tokenizer, const std::vector<text::Turn>& history,
                           const std::string& question, int64_t num_regions, int64_t num_image_tokens,
-                          int64_t max_length, bool require_all_regions) {
+                          int64_t max_length, bool require_all_regions,
+                          const std::string& first_turn_prefix) {
   int64_t added[6];
   for (int i = 0; i < 6; ++i) {
     try {
@@ -111,13 +111,18 @@ PromptLayout build_prompt(const text::Tokenizer& tokenizer, const std::vector<te
     throw ArgumentError("GPT4RoI prompt: num_image_tokens must be positive, got " +
                         std::to_string(num_image_tokens));
   }
+  const size_t marker_at = first_turn_prefix.find("<image>");
+  if (marker_at == std::string::npos || first_turn_prefix.find("<image>", marker_at + 1) != std::string::npos) {
+    throw ArgumentError("GPT4RoI prompt: the first-turn prefix \"" + first_turn_prefix +
+                        "\" must contain \"<image>\" exactly once");
+  }
   std::vector<bool> seen;
   std::vector<text::Turn> turns;
   std::vector<int64_t> order;
   auto rewrite = [&](const std::string& user, bool first) {
     auto r = rewrite_question(user, num_regions, seen);
     order.insert(order.end(), r.new_regions.begin(), r.new_regions.end());
-    return (first ? std::string(kFirstTurnPrefix) : std::string()) + r.text;
+    return (first ? first_turn_prefix : std::string()) + r.text;
   };
   for (size_t i = 0; i < history.size(); ++i) {
     turns.push_back({rewrite(history[i].user, i == 0), history[i].assistant});
@@ -177,14 +182,28 @@ std::string clean_answer(const std::string& generated) {
   return s;
 }
 
-std::vector<RegionMention> find_region_mentions(const std::string& answer, int64_t num_regions) {
-  static const std::regex pattern("region ?([0-9]{1,9})", std::regex::icase);
-  std::vector<RegionMention> out;
-  for (auto it = std::sregex_iterator(answer.begin(), answer.end(), pattern); it != std::sregex_iterator(); ++it) {
-    const int64_t k = std::stoll((*it)[1].str());
-    if (k < 1 || k > num_regions) continue;
-    out.push_back({static_cast<size_t>(it->position()), static_cast<size_t>(it->length()), k - 1});
+std::string AnswerStream::push(const std::string& piece, bool finished) {
+  raw_ += piece;
+  std::string clean = clean_answer(raw_);
+  if (!finished) {
+    // Hold back what a later piece may still remove: trailing white space (stripped at the end)
+    // and a tail that may grow into "Assistant:".
+    size_t keep = clean.find_last_not_of(" \t\r\n");
+    keep = keep == std::string::npos ? 0 : keep + 1;
+    constexpr std::string_view kRole = "Assistant:";
+    for (size_t n = std::min(kRole.size() - 1, keep); n > 0; --n) {
+      if (std::string_view(clean).substr(keep - n, n) == kRole.substr(0, n)) {
+        keep -= n;
+        break;
+      }
+    }
+    clean.resize(keep);
   }
+  // What was emitted is a prefix of every later clean text except in contrived inputs (a removal
+  // that joins text before an earlier hold-back); then nothing more can be streamed correctly.
+  if (clean.size() <= emitted_.size() || clean.compare(0, emitted_.size(), emitted_) != 0) return {};
+  std::string out = clean.substr(emitted_.size());
+  emitted_ = std::move(clean);
   return out;
 }
 

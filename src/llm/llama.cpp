@@ -39,8 +39,8 @@ torch::Tensor LlamaImpl::embed(const torch::Tensor& ids) const {
 }
 
 torch::Tensor LlamaImpl::logits(const torch::Tensor& hidden) const {
-  const auto& head = lm_head ? lm_head->weight : model->embed_tokens->weight;  // [V, hidden]
-  return torch::linear(hidden, head).to(torch::kFloat);                          // [..., V]
+  if (lm_head) return lm_head->forward(hidden).to(torch::kFloat);            // [..., V] (lm_head may be int8)
+  return torch::linear(hidden, model->embed_tokens->weight).to(torch::kFloat);  // [..., V], tied to [V, hidden]
 }
 
 torch::Tensor LlamaImpl::forward(const torch::Tensor& inputs_embeds, KVCache& cache,

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "pipeline/chat_state.hpp"
+#include "pipeline/gpt4roi_family.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/llm/generation.hpp"
 
@@ -20,20 +21,20 @@ std::string strip(const std::string& s) {
   return s.substr(first, s.find_last_not_of(space) - first + 1);
 }
 
-/// A cache of at least `capacity` positions holding the first `keep` positions of `cache`.
-void ensure_capacity(pipeline::ChatState& state, int64_t capacity, int64_t keep) {
+}  // namespace
+
+void pipeline::ensure_capacity(ChatState& state, int64_t capacity, int64_t keep) {
   if (state.cache && state.cache->capacity() >= capacity) return;
   const pipeline::ModelImpl& model = *pipeline::Access::impl(state.model);
-  const LlamaConfig& text = model.config().text;
+  const LlamaConfig& text = model.text_config();
   // Grow geometrically so that a long chat reallocates O(log n) times.
   const int64_t old_capacity = state.cache ? state.cache->capacity() : 0;
   const int64_t size = std::min(text.max_position_embeddings, std::max(capacity, 2 * old_capacity));
-  auto grown = std::make_unique<llm::KVCache>(text, 1, size, model.options());
-  if (state.cache && keep > 0) grown->broadcast_prefix_from(*state.cache, 0, keep);
+  auto grown = state.prefix ? std::make_unique<llm::KVCache>(text, 1, size, model.options(), state.prefix)
+                            : std::make_unique<llm::KVCache>(text, 1, size, model.options());
+  if (state.cache && keep > grown->prefix_length()) grown->broadcast_prefix_from(*state.cache, 0, keep);
   state.cache = std::move(grown);
 }
-
-}  // namespace
 
 ChatSession::ChatSession(std::unique_ptr<pipeline::ChatState> state) : state_(std::move(state)) {}
 ChatSession::ChatSession(ChatSession&&) noexcept = default;
@@ -46,11 +47,21 @@ Answer ChatSession::ask(const std::string& question, const GenerationOptions& op
   pipeline::ChatState& state = *state_;
   const Model& helper = state.model;
   const pipeline::ModelImpl& model = *pipeline::Access::impl(helper);
+  if (model.gpt4roi) return pipeline::gpt4roi_family::ask(state, question, options);
 
   // The whole conversation as a fresh prompt; the cache already holds its longest prefix
   // that matches what was fed before, so only the rest is prefilled.
   const text::PromptLayout layout = helper.layout(question, state.regions.size(), state.history);
   const std::vector<int64_t> signature = pipeline::layout_signature(layout);
+  if (!state.cache) {
+    // The system text and image tokens start every turn: the image's shared prefix (made by
+    // its first question, from this chat or from describe) is read, not copied.
+    const auto head = pipeline::split_layout(layout, pipeline::chunks_through_image(layout)).first;
+    state.prefix = pipeline::image_prefix(model, pipeline::Access::data(state.image, model), head, state.prefix_ms);
+    if (state.prefix) state.prefix_signature = pipeline::layout_signature(head);
+  }
+  if (state.prefix && state.cached.size() < state.prefix_signature.size()) state.cached = state.prefix_signature;
+  const bool reused_prefix_only = state.prefix && state.cached.size() == state.prefix_signature.size();
   const auto mismatch = std::mismatch(signature.begin(), signature.end(), state.cached.begin(), state.cached.end());
   // At least one position is fed: its logits choose the first answer token.
   const int64_t reused = std::min<int64_t>(mismatch.first - signature.begin(), layout.length - 1);
@@ -67,12 +78,18 @@ Answer ChatSession::ask(const std::string& question, const GenerationOptions& op
                               pipeline::decode_setup(model, layout, options, /*cache_final_token=*/true))
                     .front());
 
+  if (reused_prefix_only) {
+    // The first turn's prompt includes the shared prefix, as describe() counts it.
+    result.timings.prompt_tokens += static_cast<int64_t>(state.prefix_signature.size());
+    result.timings.prefill_ms += state.prefix_ms;  // nonzero when this turn made the prefix
+  }
+  state.prefix_ms = 0;
   state.cached.insert(state.cached.end(), signature.begin() + reused, signature.end());
   const int64_t fed = state.cache->length() - static_cast<int64_t>(state.cached.size());
   state.cached.insert(state.cached.end(), result.tokens.begin(), result.tokens.begin() + fed);
   state.history.push_back({question, strip(result.text)});
 
-  return pipeline::make_answer(std::move(result), 0.0, 0.0);
+  return pipeline::make_answer(std::move(result), 0.0, 0.0, state.regions.size());
 }
 
 const std::vector<text::Turn>& ChatSession::history() const {
@@ -84,7 +101,7 @@ void ChatSession::reset() {
   if (!state_) throw ArgumentError("ChatSession was moved from");
   state_->history.clear();
   state_->cached.clear();
-  if (state_->cache) state_->cache->reset();
+  state_->cache.reset();  // the next question starts again from the image's shared prefix
 }
 
 int64_t ChatSession::cached_positions() const {

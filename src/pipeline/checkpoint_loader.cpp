@@ -5,10 +5,12 @@
 #include <algorithm>
 
 #include "pipeline/device_options.hpp"
+#include "pipeline/gpt4roi_family.hpp"
 #include "regionlm/error.hpp"
 #include "shape_text.hpp"
 #include "regionlm/io/module_loader.hpp"
 #include "regionlm/io/weights.hpp"
+#include "regionlm/layers/linear.hpp"
 
 namespace regionlm::pipeline {
 
@@ -21,7 +23,8 @@ struct ModuleSource {
   torch::nn::Module* module;
   const Weights* weights;
   std::string prefix;
-  std::string stage;  // progress label
+  std::string stage;      // progress label
+  bool int8 = false;      // its Linear layers are quantized as they load (LoadOptions::quantize)
 };
 
 /// A piece of a module loaded in one load_module call; small enough that a 14 GB decoder
@@ -127,7 +130,12 @@ std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& op
     throw IoError("model directory " + dir.string() + (fs::exists(dir) ? " is not a directory" : " does not exist"));
   }
   progress(0.0, "config");
-  const OspreyConfig config = load_osprey_config(dir);
+  fs::path config_file;
+  const std::string config_text = read_config_json(dir, config_file);  // read once, for either family
+  if (parse_model_family(config_text, config_file.string()) == ModelFamily::Gpt4roi) {
+    return gpt4roi_family::load(dir, config_text, config_file, options);
+  }
+  const OspreyConfig config = parse_osprey_config(config_text, config_file.string());
   text::Tokenizer tokenizer = text::Tokenizer::load(dir);
   tokenizer.mask_id();  // ConfigError now rather than at the first question
   tokenizer.pos_id();
@@ -136,6 +144,9 @@ std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& op
                       " pieces but config.json vocab_size is " + std::to_string(config.text.vocab_size));
   }
   text::ConversationTemplate conversation = resolve_conversation(config, options);
+  if (!options.quantize.empty() && options.quantize != "int8") {
+    throw ConfigError("LoadOptions::quantize: expected \"\" (none) or \"int8\", got \"" + options.quantize + "\"");
+  }
   const torch::Device device = resolve_device(options.device);
   const torch::TensorOptions tensor_options =
       torch::TensorOptions().device(device).dtype(resolve_dtype(options.dtype, device));
@@ -148,7 +159,11 @@ std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& op
   Weights clip_weights;
   std::vector<ModuleSource> sources;
   for (const OspreyImpl::Part& part : impl->osprey->parts()) {
-    sources.push_back({part.module, &weights, part.prefix, part.name});
+    // Weight-only int8 where the bytes are: the decoder's projections and lm_head, and the
+    // projector. The vision trunk and the mask extractor stay in floating point.
+    const bool int8 = options.quantize == "int8" && (part.module == impl->osprey->llama.ptr().get() ||
+                                                     part.module == impl->osprey->projector.ptr().get());
+    sources.push_back({part.module, &weights, part.prefix, part.name, int8});
   }
   // The trunk comes from Osprey's own shards when they carry it, else from the open_clip
   // file that config.json's mm_vision_tower (or LoadOptions::vision_tower) names.
@@ -180,6 +195,10 @@ std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& op
   std::vector<std::string> consumed;
   for (const LoadUnit& unit : units) {
     const LoadReport report = load_module(*unit.module, *unit.source->weights, unit.prefix);
+    if (unit.source->int8) {
+      // Quantized as soon as it is loaded, so that loading never holds the whole float model.
+      if (auto* linear = dynamic_cast<layers::LinearImpl*>(unit.module)) linear->quantize_int8();
+    }
     if (unit.source->weights == &weights) consumed.insert(consumed.end(), report.loaded.begin(), report.loaded.end());
     done += unit.bytes;
     progress(0.02 + 0.98 * (total > 0 ? done / total : 1.0), unit.source->stage);

@@ -1,5 +1,6 @@
 #pragma once
-// Model::load's work: config, tokenizer, modules and weights of an Osprey directory.
+// Model::load's work: config, tokenizer, modules and weights of an Osprey directory (a GPT4RoI
+// one is handed to gpt4roi_family::load).
 #include <filesystem>
 #include <memory>
 

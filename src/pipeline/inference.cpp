@@ -6,6 +6,7 @@
 
 #include "regionlm/error.hpp"
 #include "regionlm/region/masks.hpp"
+#include "regionlm/text/region_mentions.hpp"
 #include "regionlm/vision/preprocess.hpp"
 
 #if defined(REGIONLM_WITH_CUDA)
@@ -61,7 +62,15 @@ RegionTokens encode_regions(const ModelImpl& model, const EncodedImage::Data& im
   return out;
 }
 
-int64_t max_prompt_length(const ModelImpl& model) { return model.config().text.max_position_embeddings - 1; }
+int64_t regions_named(const text::PromptLayout& layout) {
+  int64_t count = 0;
+  for (const text::Chunk& chunk : layout.chunks) {
+    if (chunk.kind == text::Chunk::Kind::Region) count = std::max(count, chunk.region_index + 1);
+  }
+  return count;
+}
+
+int64_t max_prompt_length(const ModelImpl& model) { return model.text_config().max_position_embeddings - 1; }
 
 std::vector<int64_t> layout_signature(const text::PromptLayout& layout) {
   std::vector<int64_t> signature;
@@ -75,8 +84,7 @@ std::vector<int64_t> layout_signature(const text::PromptLayout& layout) {
         for (int64_t i = 0; i < chunk.length; ++i) signature.push_back(kImageCode - i);
         break;
       case text::Chunk::Kind::Region:
-        signature.push_back(kRegionCode - 2 * chunk.region_index);
-        signature.push_back(kRegionCode - 2 * chunk.region_index - 1);
+        for (int64_t i = 0; i < chunk.length; ++i) signature.push_back(kRegionCode - 2 * chunk.region_index - i);
         break;
     }
   }
@@ -137,13 +145,15 @@ std::shared_ptr<const llm::KVCache> image_prefix(const ModelImpl& model, const E
 }
 
 int64_t cache_capacity(const ModelImpl& model, int64_t prompt_length, int64_t max_new_tokens) {
-  const int64_t limit = model.config().text.max_position_embeddings;
+  const int64_t limit = model.text_config().max_position_embeddings;
   return std::min(limit, prompt_length + std::max<int64_t>(max_new_tokens, 1));
 }
 
-Answer make_answer(llm::GenerationResult result, double encode_ms, double regions_ms) {
+Answer make_answer(llm::GenerationResult result, double encode_ms, double regions_ms, int64_t num_regions,
+                   int64_t first_region) {
   Answer answer;
   answer.text = std::move(result.text);
+  answer.mentions = text::find_region_mentions(answer.text, num_regions, first_region);
   answer.tokens = std::move(result.tokens);
   answer.stop_reason = result.stop_reason;
   answer.timings = result.timings;

@@ -28,12 +28,16 @@ EncodedImage encode_image(const std::shared_ptr<const ModelImpl>& model, const c
 RegionTokens encode_regions(const ModelImpl& model, const EncodedImage::Data& image,
                             const std::vector<Region>& regions);
 
+/// Regions a layout names: one more than its highest region index (0 without regions).
+int64_t regions_named(const text::PromptLayout& layout);
+
 /// Positions a prompt may use: the context minus one position for the first answer token.
 int64_t max_prompt_length(const ModelImpl& model);
 
 /// What each position of a layout holds, comparable across layouts of one image and region
-/// set: text ids as they are, image position i as -1 - i, region r's mask/pos tokens as
-/// kRegionCode - 2r / kRegionCode - 2r - 1. Equal signatures give equal embeddings.
+/// set: text ids as they are, image position i as -1 - i, region r's tokens as
+/// kRegionCode - 2r (mask token, or GPT4RoI's one box token) / kRegionCode - 2r - 1 (position
+/// token). Equal signatures give equal embeddings.
 std::vector<int64_t> layout_signature(const text::PromptLayout& layout);
 
 /// The library's side of a generation over `layout`: a text::StreamingDecoder per row, the
@@ -59,8 +63,11 @@ std::shared_ptr<const llm::KVCache> image_prefix(const ModelImpl& model, const E
 /// more, within the model's max positions.
 int64_t cache_capacity(const ModelImpl& model, int64_t prompt_length, int64_t max_new_tokens);
 
-/// The one place an Answer is made from a generation result.
-Answer make_answer(llm::GenerationResult result, double encode_ms, double regions_ms);
+/// The one place an Answer is made from a generation result. Its region mentions are those of
+/// `num_regions` regions named region1 .. regionN in the prompt, region K being input region
+/// first_region + K - 1 (text::find_region_mentions).
+Answer make_answer(llm::GenerationResult result, double encode_ms, double regions_ms, int64_t num_regions,
+                   int64_t first_region = 0);
 
 /// Wall milliseconds since `start`.
 double elapsed_ms(std::chrono::steady_clock::time_point start);

@@ -4,9 +4,11 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <tuple>
 
 #include "pipeline/chat_state.hpp"
 #include "pipeline/checkpoint_loader.hpp"
+#include "pipeline/gpt4roi_family.hpp"
 #include "pipeline/inference.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/llm/generation.hpp"
@@ -15,6 +17,8 @@
 namespace regionlm {
 
 namespace {
+
+namespace gpt4roi_family = pipeline::gpt4roi_family;
 
 }  // namespace
 
@@ -27,23 +31,30 @@ Model Model::load(const std::filesystem::path& dir, const LoadOptions& options) 
 
 EncodedImage Model::encode(const cv::Mat& image_rgb8) const {
   c10::InferenceMode inference;
+  if (impl_->gpt4roi) return gpt4roi_family::encode(impl_, vision::to_rgb8(image_rgb8, vision::ChannelOrder::RGB));
   return pipeline::encode_image(impl_, vision::to_rgb8(image_rgb8, vision::ChannelOrder::RGB));
 }
 
 EncodedImage Model::encode(const std::filesystem::path& image) const {
   c10::InferenceMode inference;
+  if (impl_->gpt4roi) return gpt4roi_family::encode(impl_, vision::load_image(image));
   return pipeline::encode_image(impl_, vision::load_image(image));
 }
 
-int64_t Model::image_token_count() const { return impl_->osprey->image_token_count(); }
+int64_t Model::image_token_count() const {
+  if (impl_->gpt4roi) return impl_->gpt4roi->image_token_count();
+  return impl_->osprey->image_token_count();
+}
 
 RegionTokens Model::encode_regions(const EncodedImage& image, const std::vector<Region>& regions) const {
   c10::InferenceMode inference;
+  if (impl_->gpt4roi) return gpt4roi_family::encode_regions(*impl_, pipeline::Access::data(image, *impl_), regions);
   return pipeline::encode_regions(*impl_, pipeline::Access::data(image, *impl_), regions);
 }
 
 text::PromptLayout Model::layout(const std::string& prompt, int64_t num_regions,
                                  const std::vector<text::Turn>& history) const {
+  if (impl_->gpt4roi) return gpt4roi_family::layout(*impl_, prompt, num_regions, history, /*require_all_regions=*/false);
   return text::build_prompt(impl_->tokenizer, impl_->conversation, history, prompt, num_regions,
                             image_token_count(), pipeline::max_prompt_length(*impl_), /*include_image=*/true,
                             impl_->unmentioned);
@@ -52,6 +63,7 @@ text::PromptLayout Model::layout(const std::string& prompt, int64_t num_regions,
 torch::Tensor Model::embed(const text::PromptLayout& layout, const EncodedImage& image,
                            const RegionTokens& regions) const {
   c10::InferenceMode inference;
+  if (impl_->gpt4roi) return gpt4roi_family::embed(*impl_, layout, pipeline::Access::data(image, *impl_), regions);
   return impl_->osprey->embed(layout, pipeline::Access::data(image, *impl_).image_tokens, regions);  // [1, L, H]
 }
 
@@ -63,18 +75,22 @@ std::vector<Answer> Model::generate(const text::PromptLayout& layout, const torc
     throw ShapeError("Model::generate: embeds must be [B, layout.length = " + std::to_string(layout.length) +
                      ", hidden], got " + c10::str(embeds.sizes()));
   }
-  llm::KVCache cache(model.config().text, embeds.size(0),
+  llm::KVCache cache(model.text_config(), embeds.size(0),
                      pipeline::cache_capacity(model, layout.length, options.max_new_tokens), model.options());
+  if (model.gpt4roi) {
+    return gpt4roi_family::generate(model, cache, layout, embeds, options, pipeline::regions_named(layout), false, false);
+  }
   std::vector<Answer> answers;
   for (auto& result : llm::generate(model.osprey->llama, cache, embeds, options,
                                     pipeline::decode_setup(model, layout, options, /*cache_final_token=*/false))) {
-    answers.push_back(pipeline::make_answer(std::move(result), 0.0, 0.0));
+    answers.push_back(pipeline::make_answer(std::move(result), 0.0, 0.0, pipeline::regions_named(layout)));
   }
   return answers;
 }
 
 Answer Model::describe(const EncodedImage& image, const std::vector<Region>& regions, const std::string& prompt,
                        const GenerationOptions& options) const {
+  if (impl_->gpt4roi) return gpt4roi_family::describe(*impl_, image, regions, prompt, options);
   // Cheap checks first: placeholders and context length, then regions.
   const text::PromptLayout prompt_layout = layout(prompt, static_cast<int64_t>(regions.size()));
   const RegionTokens tokens = encode_regions(image, regions);
@@ -99,7 +115,7 @@ Answer Model::describe(const EncodedImage& image, const std::vector<Region>& reg
                     .front());
   result.timings.prefill_ms += prefix_ms;
   result.timings.prompt_tokens += head.length;
-  return pipeline::make_answer(std::move(result), 0.0, tokens.ms);
+  return pipeline::make_answer(std::move(result), 0.0, tokens.ms, tokens.size());
 }
 
 Answer Model::describe(const std::filesystem::path& image, const std::vector<Region>& regions,
@@ -120,6 +136,7 @@ Answer Model::describe(const cv::Mat& image_rgb8, const std::vector<Region>& reg
 
 std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::vector<Region>& regions,
                                          const std::string& prompt, const GenerationOptions& options) const {
+  if (impl_->gpt4roi) return gpt4roi_family::describe_each(*impl_, image, regions, prompt, options);
   c10::InferenceMode inference;
   const pipeline::ModelImpl& model = *impl_;
   if (regions.empty()) throw ArgumentError("describe_each: no regions given");
@@ -127,24 +144,33 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
   const RegionTokens tokens = encode_regions(image, regions);
   const int64_t batch = tokens.size();
 
-  // Everything before the region pair (system text, image prefix and tokens, question start:
-  // nearly the whole prompt) is the same for every region: it is prefilled once, stored once
-  // and read once per step for all rows (a KVCache continuing a shared prefix). Each row
-  // stores only its own suffix: the region pair, the rest of the question, the answer.
-  size_t before_region = 0;
-  while (before_region < prompt_layout.chunks.size() &&
-         prompt_layout.chunks[before_region].kind != text::Chunk::Kind::Region) {
-    ++before_region;
+  // The start of the prompt is the same for every region: it is prefilled once, stored once
+  // and read once per step for all rows (a KVCache continuing a shared prefix); each row
+  // stores only its own suffix. With LoadOptions::reuse_image_prefix that start is the
+  // image's own prefix (system text + image tokens), shared with every other question about
+  // the image; otherwise it is everything before the region pair, made for this call.
+  const auto [image_head, image_rest] =
+      pipeline::split_layout(prompt_layout, pipeline::chunks_through_image(prompt_layout));
+  double prefix_ms = 0;
+  std::shared_ptr<const llm::KVCache> prefix =
+      pipeline::image_prefix(model, pipeline::Access::data(image, model), image_head, prefix_ms);
+  text::PromptLayout prefix_layout = image_head, suffix_layout = image_rest;
+  if (!prefix) {
+    size_t before_region = 0;
+    while (before_region < prompt_layout.chunks.size() &&
+           prompt_layout.chunks[before_region].kind != text::Chunk::Kind::Region) {
+      ++before_region;
+    }
+    std::tie(prefix_layout, suffix_layout) = pipeline::split_layout(prompt_layout, before_region);
+    const auto prefix_start = std::chrono::steady_clock::now();
+    if (prefix_layout.length > 0) {
+      auto made = std::make_shared<llm::KVCache>(model.config().text, 1, prefix_layout.length, model.options());
+      model.osprey->llama->forward(embed(prefix_layout, image, tokens), *made, /*last_only=*/true);
+      prefix = std::move(made);
+    }
+    pipeline::wait_for_device(model.device());
+    prefix_ms = pipeline::elapsed_ms(prefix_start);
   }
-  const auto [prefix_layout, suffix_layout] = pipeline::split_layout(prompt_layout, before_region);
-  const auto prefix_start = std::chrono::steady_clock::now();
-  std::shared_ptr<llm::KVCache> prefix;
-  if (prefix_layout.length > 0) {
-    prefix = std::make_shared<llm::KVCache>(model.config().text, 1, prefix_layout.length, model.options());
-    model.osprey->llama->forward(embed(prefix_layout, image, tokens), *prefix, /*last_only=*/true);
-  }
-  pipeline::wait_for_device(model.device());
-  const double prefix_ms = pipeline::elapsed_ms(prefix_start);
 
   std::vector<torch::Tensor> rows;
   for (int64_t r = 0; r < batch; ++r) {
@@ -159,17 +185,34 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
                                     pipeline::decode_setup(model, prompt_layout, options, /*cache_final_token=*/false))) {
     result.timings.prefill_ms += prefix_ms;
     result.timings.prompt_tokens += prefix_layout.length;
-    answers.push_back(pipeline::make_answer(std::move(result), 0.0, tokens.ms));
+    const auto row = static_cast<int64_t>(answers.size());  // its region1 is input region `row`
+    answers.push_back(pipeline::make_answer(std::move(result), 0.0, tokens.ms, 1, row));
   }
   return answers;
 }
 
 ChatSession Model::chat(const EncodedImage& image, const std::vector<Region>& regions) const {
+  if (impl_->gpt4roi) return gpt4roi_family::start_chat(impl_, image, regions);
   return pipeline::start_chat(impl_, image, regions);
 }
 
-Osprey Model::osprey() const { return impl_->osprey; }
-const OspreyConfig& Model::config() const { return impl_->config(); }
+ModelFamily Model::family() const { return impl_->family; }
+
+Osprey Model::osprey() const {
+  if (impl_->gpt4roi) throw ArgumentError("Model::osprey(): this is a GPT4RoI model; its parts are Model::gpt4roi()");
+  return impl_->osprey;
+}
+const gpt4roi::Model& Model::gpt4roi() const {
+  if (!impl_->gpt4roi) throw ArgumentError("Model::gpt4roi(): this is an Osprey model; its parts are Model::osprey()");
+  return *impl_->gpt4roi;
+}
+const OspreyConfig& Model::config() const {
+  if (impl_->gpt4roi) {
+    throw ArgumentError("Model::config(): this is a GPT4RoI model; see decoder_config() and gpt4roi().config()");
+  }
+  return impl_->config();
+}
+const LlamaConfig& Model::decoder_config() const { return impl_->text_config(); }
 const text::Tokenizer& Model::tokenizer() const { return impl_->tokenizer; }
 torch::Device Model::device() const { return impl_->device(); }
 torch::ScalarType Model::dtype() const { return impl_->dtype(); }

@@ -93,6 +93,11 @@ Region Region::from_rle(const std::vector<uint32_t>& counts, int height, int wid
   return Region(std::move(rle));
 }
 
+std::optional<std::array<double, 4>> Region::box() const {
+  if (const auto* b = std::get_if<BoxData>(&data_)) return b->xyxy;
+  return std::nullopt;
+}
+
 Region::Kind Region::kind() const {
   return std::visit(Overloaded{[](const MaskData&) { return Kind::Mask; },
                                [](const BoxData&) { return Kind::Box; },

@@ -220,19 +220,21 @@ torch::Tensor assemble_embeddings(const PromptLayout& layout,
     text_embeds = text_embeds.to(options);
   }
   torch::Tensor masks, positions;  // [R, H] each, in the output dtype
+  const bool one_token = !pos_tokens.defined();  // GPT4RoI: one token per region
   if (has_regions) {
     for (const auto* t : {&mask_tokens, &pos_tokens}) {
+      if (one_token && t == &pos_tokens) continue;
       if (!t->defined() || t->dim() != 2 || t->size(1) != hidden) {
         throw ShapeError("assemble_embeddings: mask_tokens and pos_tokens must be [R, " +
                          std::to_string(hidden) + "]");
       }
     }
-    if (mask_tokens.size(0) != pos_tokens.size(0)) {
+    if (!one_token && mask_tokens.size(0) != pos_tokens.size(0)) {
       throw ShapeError("assemble_embeddings: " + std::to_string(mask_tokens.size(0)) + " mask tokens but " +
                        std::to_string(pos_tokens.size(0)) + " position tokens");
     }
     masks = mask_tokens.to(options);
-    positions = pos_tokens.to(options);
+    if (!one_token) positions = pos_tokens.to(options);
   }
 
   std::vector<torch::Tensor> parts;
@@ -252,8 +254,13 @@ torch::Tensor assemble_embeddings(const PromptLayout& layout,
                            std::to_string(c.region_index + 1) + " but only " +
                            std::to_string(masks.size(0)) + " region tokens were given");
         }
-        parts.push_back(masks.narrow(0, c.region_index, 1));      // [1, H]
-        parts.push_back(positions.narrow(0, c.region_index, 1));  // [1, H]
+        if (c.length != (one_token ? 1 : 2)) {
+          throw ShapeError("assemble_embeddings: a region chunk of " + std::to_string(c.length) +
+                           " position(s) but region tokens of " + (one_token ? "1 token" : "2 tokens") +
+                           " per region");
+        }
+        parts.push_back(masks.narrow(0, c.region_index, 1));                     // [1, H]
+        if (!one_token) parts.push_back(positions.narrow(0, c.region_index, 1));  // [1, H]
         break;
     }
   }

@@ -16,21 +16,20 @@ ProjectorImpl::ProjectorImpl(const std::string& type, int64_t in_dim, int64_t ou
                       std::to_string(in_dim) + ", out_dim " + std::to_string(out_dim));
   }
   if (type == "linear") {
-    auto weight = register_parameter("weight", torch::empty({out_dim, in_dim}, options));
-    auto bias = register_parameter("bias", torch::empty({out_dim}, options));
-    layers_.emplace_back(weight, bias);
+    weight_ = register_parameter("weight", torch::empty({out_dim, in_dim}, options));
+    bias_ = register_parameter("bias", torch::empty({out_dim}, options));
     return;
   }
   // nn.Sequential(Linear, GELU, Linear, GELU, ...): Linear layers sit at even indices.
   for (int64_t i = 0; i < count; ++i) {
-    auto layer = register_module(std::to_string(2 * i),
-                                 Linear(i == 0 ? in_dim : out_dim, out_dim, options));
-    layers_.emplace_back(layer->weight, layer->bias);
+    linears_.push_back(register_module(std::to_string(2 * i),
+                                       Linear(i == 0 ? in_dim : out_dim, out_dim, options)));
   }
 }
 
 torch::Tensor ProjectorImpl::forward(const torch::Tensor& feature_map) {
-  const torch::Tensor& first_weight = layers_.front().first;
+  // Every layer has a bias, in the projector's dtype and on its device (weights may be int8).
+  const torch::Tensor& first_weight = linears_.empty() ? bias_ : linears_.front()->bias;
   if (feature_map.dim() != 4 || feature_map.size(1) != in_dim_ ||
       !feature_map.is_floating_point()) {
     throw ShapeError("Projector: expected a floating-point feature map [B, " +
@@ -43,9 +42,10 @@ torch::Tensor ProjectorImpl::forward(const torch::Tensor& feature_map) {
                      " but the projector's weights on " + first_weight.device().str());
   }
   auto x = feature_map.to(first_weight.scalar_type()).flatten(2).transpose(1, 2);  // [B, h*w, in]
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  if (linears_.empty()) return torch::linear(x, weight_, bias_);  // [B, h*w, out]
+  for (size_t i = 0; i < linears_.size(); ++i) {
     if (i > 0) x = torch::gelu(x);
-    x = torch::linear(x, layers_[i].first, layers_[i].second);  // [B, h*w, out]
+    x = linears_[i]->forward(x);  // [B, h*w, out]
   }
   return x;
 }

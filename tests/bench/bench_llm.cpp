@@ -13,6 +13,7 @@
 #include <cstdlib>
 
 #include "regionlm/config.hpp"
+#include "regionlm/layers/linear.hpp"
 #include "regionlm/llm/generation.hpp"
 #include "regionlm/llm/llama.hpp"
 
@@ -43,7 +44,7 @@ regionlm::LlamaConfig bench_config() {
   return config;
 }
 
-Llama make_model(torch::ScalarType dtype) {
+Llama make_float_model(torch::ScalarType dtype) {
   const auto options = torch::TensorOptions().dtype(dtype);
   if (const char* dir = std::getenv("REGIONLM_BENCH_LLM_MODEL"); dir && *dir) {
     return regionlm::llm::load_llama(dir, options);
@@ -63,15 +64,27 @@ Llama make_model(torch::ScalarType dtype) {
   return model;
 }
 
+/// Random (or $REGIONLM_BENCH_LLM_MODEL) weights in `dtype`; with `int8`, every linear layer
+/// quantized as LoadOptions::quantize = "int8" does.
+Llama make_model(torch::ScalarType dtype, bool int8 = false) {
+  Llama model = make_float_model(dtype);
+  if (int8) {
+    for (const auto& module : model->modules()) {
+      if (auto* linear = dynamic_cast<regionlm::layers::LinearImpl*>(module.get())) linear->quantize_int8();
+    }
+  }
+  return model;
+}
+
 torch::Tensor prompt_ids(const Llama& model) {
   torch::manual_seed(1);
   return torch::randint(3, model->config().vocab_size, {1, kPrompt}, torch::kLong);  // [1, P]
 }
 
-void BM_Prefill128(benchmark::State& state, torch::ScalarType dtype) {
+void BM_Prefill128(benchmark::State& state, torch::ScalarType dtype, bool int8 = false) {
   configure_threads();
   c10::InferenceMode inference;
-  const auto model = make_model(dtype);
+  const auto model = make_model(dtype, int8);
   const auto ids = prompt_ids(model);
   KVCache cache(model->config(), 1, kPrompt + kNewTokens, model->options());
   model->forward_ids(ids, cache, /*last_only=*/true);  // warm-up
@@ -86,10 +99,10 @@ void BM_Prefill128(benchmark::State& state, torch::ScalarType dtype) {
 
 // One greedy step per iteration (embed, forward, argmax, id to host) at a context of
 // 128..191 positions; the cache is rewound to the prompt whenever it fills.
-void BM_DecodeStep(benchmark::State& state, torch::ScalarType dtype) {
+void BM_DecodeStep(benchmark::State& state, torch::ScalarType dtype, bool int8 = false) {
   configure_threads();
   c10::InferenceMode inference;
-  const auto model = make_model(dtype);
+  const auto model = make_model(dtype, int8);
   KVCache cache(model->config(), 1, kPrompt + kNewTokens, model->options());
   model->forward_ids(prompt_ids(model), cache, /*last_only=*/true);
   auto token = torch::tensor({{5}}, torch::kLong);  // [1, 1]
@@ -104,9 +117,9 @@ void BM_DecodeStep(benchmark::State& state, torch::ScalarType dtype) {
 }
 
 // generate() end to end: prefill 128 + 64 greedy tokens, as the pipeline runs it.
-void BM_GenerateGreedy64(benchmark::State& state, torch::ScalarType dtype) {
+void BM_GenerateGreedy64(benchmark::State& state, torch::ScalarType dtype, bool int8 = false) {
   configure_threads();
-  const auto model = make_model(dtype);
+  const auto model = make_model(dtype, int8);
   torch::Tensor prompt;
   {
     c10::InferenceMode inference;
@@ -139,9 +152,15 @@ BENCHMARK_CAPTURE(BM_DecodeStep, float32, torch::kFloat32)
     ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK_CAPTURE(BM_DecodeStep, bfloat16, torch::kBFloat16)
     ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Prefill128, int8, torch::kFloat32, true)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_DecodeStep, int8, torch::kFloat32, true)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GenerateGreedy64, float32, torch::kFloat32)
     ->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GenerateGreedy64, bfloat16, torch::kBFloat16)
+    ->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_GenerateGreedy64, int8, torch::kFloat32, true)
     ->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
 }  // namespace

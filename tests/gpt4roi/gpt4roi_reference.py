@@ -27,6 +27,9 @@ BOXES = {"a": [20, 30, 90, 110], "b": [100.5, 10.25, 190, 80], "c": [60, 70, 180
 def cases():
     out = [
         dict(name="one", boxes=["a"], turns=["What is <region1> doing?"]),
+        # With "one": the rows of describe_each over boxes a, b, c.
+        dict(name="each_b", boxes=["b"], turns=["What is <region1> doing?"]),
+        dict(name="each_c", boxes=["c"], turns=["What is <region1> doing?"]),
         dict(name="three", boxes=["a", "b", "c"],
              turns=["Could you please give me a detailed description of these areas "
                     "<region1>,<region2>,<region3>?"]),

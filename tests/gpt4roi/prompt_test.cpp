@@ -3,6 +3,8 @@
 // placeholder / answer rules.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "gpt4roi_reference_data.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/gpt4roi/prompt.hpp"
@@ -48,7 +50,7 @@ TEST(Gpt4roiPrompt, IdsMatchPythonTokenizerForEveryTurn) {
       ++compared;
     }
   }
-  EXPECT_EQ(compared, 6);
+  EXPECT_EQ(compared, 8);  // 7 cases, the chat with two turns
 }
 
 TEST(Gpt4roiPrompt, FirstMentionGetsTheBboxToken) {
@@ -88,14 +90,42 @@ TEST(Gpt4roiPrompt, AnswerIsCleanedAsTheDemoDoes) {
   EXPECT_EQ(gpt4roi::clean_answer("  plain  "), "plain");
 }
 
-TEST(Gpt4roiPrompt, RegionMentionsMapBackToInputs) {
-  const std::string answer = "A dog at region1 looks at region 2; region9 is not there.";
-  const auto mentions = gpt4roi::find_region_mentions(answer, 2);
-  ASSERT_EQ(mentions.size(), 2u);
-  EXPECT_EQ(mentions[0].region, 0);
-  EXPECT_EQ(answer.substr(mentions[0].offset, mentions[0].length), "region1");
-  EXPECT_EQ(mentions[1].region, 1);
-  EXPECT_EQ(answer.substr(mentions[1].offset, mentions[1].length), "region 2");
+TEST(Gpt4roiPrompt, StreamedPiecesConcatenateToTheCleanedAnswer) {
+  // Any split of a generated text into pieces streams exactly clean_answer(text): texts built
+  // from what cleaning acts on ("Assistant:", its beginnings, white space) and ordinary words.
+  // (Not covered, as AnswerStream says: a removal that joins "Assist" + "ant:" into a new role.)
+  const std::vector<std::string> parts{"Assistant:", "Assistant: ", "Assist", "Ass", "A", " ", "\n", "a dog", "x", "."};
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string text;
+    const int n = 1 + static_cast<int>(rng() % 8);
+    for (int i = 0; i < n; ++i) text += parts[rng() % parts.size()];
+    gpt4roi::AnswerStream stream;
+    std::string streamed;
+    size_t at = 0;
+    while (at < text.size()) {
+      const size_t len = std::min(text.size() - at, static_cast<size_t>(rng() % 5));
+      streamed += stream.push(text.substr(at, len), false);
+      at += len;
+    }
+    streamed += stream.push("", true);
+    ASSERT_EQ(streamed, gpt4roi::clean_answer(text)) << "text: \"" << text << "\"";
+  }
+  // Nothing that may still be removed is released early.
+  gpt4roi::AnswerStream stream;
+  EXPECT_EQ(stream.push(" Assis", false), "");
+  EXPECT_EQ(stream.push("tant: a man", false), "a man");
+  EXPECT_EQ(stream.push(" \n", false), "");
+  EXPECT_EQ(stream.push("", true), "");
+}
+
+TEST(Gpt4roiPrompt, FirstTurnPrefixIsConfigurable) {
+  const auto& tok = reference_tokenizer();
+  const auto custom = build_prompt(tok, {}, "What is <region1>?", 1, 256, 1024, true, "<image>\nCategory only.\n");
+  const auto text = tok.decode(custom.ids, /*skip_special=*/true);
+  EXPECT_NE(text.find("Category only."), std::string::npos) << text;
+  EXPECT_EQ(text.find("overview"), std::string::npos) << text;
+  EXPECT_THROW(build_prompt(tok, {}, "What is <region1>?", 1, 256, 1024, true, "no marker"), ArgumentError);
 }
 
 }  // namespace

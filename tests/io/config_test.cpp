@@ -186,6 +186,28 @@ TEST(Config, RegionlmVisionAndExtractorExtensions) {
             std::string::npos);
 }
 
+TEST(Config, ArchitecturesNameTheModelFamily) {
+  using regionlm::ModelFamily;
+  using regionlm::parse_model_family;
+  EXPECT_EQ(parse_model_family(R"({"architectures": ["OspreyLlamaForCausalLM"]})", "cfg.json"), ModelFamily::Osprey);
+  EXPECT_EQ(parse_model_family(R"({"architectures": ["SPILlavaMPTForCausalLM"]})", "cfg.json"), ModelFamily::Gpt4roi);
+  EXPECT_EQ(parse_model_family(R"({"hidden_size": 64})", "cfg.json"), ModelFamily::Osprey);  // older configs
+  EXPECT_EQ(parse_model_family(R"({"architectures": null})", "cfg.json"), ModelFamily::Osprey);
+  const std::string unknown =
+      error_of([] { parse_model_family(R"({"architectures": ["LlavaLlamaForCausalLM"]})", "cfg.json"); });
+  EXPECT_NE(unknown.find("cfg.json: 'architectures'"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("LlavaLlamaForCausalLM"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("SPILlavaMPTForCausalLM"), std::string::npos) << unknown;  // says what would do
+  EXPECT_NE(error_of([] { parse_model_family(R"({"architectures": "OspreyLlamaForCausalLM"})", "cfg.json"); })
+                .find("'architectures' must be a list of strings"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_model_family(R"({"architectures": []})", "cfg.json"); }).find("'architectures'"),
+            std::string::npos);
+  EXPECT_STREQ(regionlm::to_string(ModelFamily::Gpt4roi), "gpt4roi");
+  // The config regionlm writes names its family.
+  EXPECT_EQ(parse_model_family(regionlm::osprey_config_json(regionlm::OspreyConfig{}), "w.json"), ModelFamily::Osprey);
+}
+
 TEST(Config, MissingFileIsIoError) {
   EXPECT_THROW(regionlm::load_osprey_config("/nonexistent/dir/config.json"), regionlm::IoError);
 }

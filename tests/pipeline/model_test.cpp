@@ -185,6 +185,35 @@ TEST(Model, ImagePrefixReuseGivesTheAnswersOfFullPrefills) {
   }
 }
 
+// describe_each and chats continue the same per-image prefix (read, not copied): their
+// answers equal those of a model that prefills every prompt whole, whichever call made it.
+TEST(Model, DescribeEachAndChatReuseTheImagePrefix) {
+  const Model& model = reference_model();
+  LoadOptions options = cpu();
+  options.reuse_image_prefix = false;
+  const Model whole = Model::load(reference().model, options);
+  const EncodedImage reused = model.encode(reference().image);
+  const EncodedImage plain = whole.encode(reference().image);
+  const auto regions = reference().regions(nlohmann::json::array({0, 1, 2}));
+  // describe_each first (it makes the prefix), then a chat that finds it made.
+  const auto a = model.describe_each(reused, regions, "What is <region>?", greedy(kMaxNew));
+  const auto b = whole.describe_each(plain, regions, "What is <region>?", greedy(kMaxNew));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t k = 0; k < a.size(); ++k) {
+    EXPECT_EQ(a[k].tokens, b[k].tokens) << "region " << k;
+    EXPECT_EQ(a[k].timings.prompt_tokens, b[k].timings.prompt_tokens) << "region " << k;
+  }
+  ChatSession x = model.chat(reused, regions);
+  ChatSession y = whole.chat(plain, regions);
+  for (const char* q : {"What is <region2>?", "And <region1>?", "Is <region3> left of <region1>?"}) {
+    EXPECT_EQ(x.ask(q, greedy(kMaxNew)).tokens, y.ask(q, greedy(kMaxNew)).tokens) << q;
+    EXPECT_EQ(x.cached_positions(), y.cached_positions()) << q;
+  }
+  x.reset();
+  y.reset();
+  EXPECT_EQ(x.ask("What is <region1>?", greedy(kMaxNew)).tokens, y.ask("What is <region1>?", greedy(kMaxNew)).tokens);
+}
+
 TEST(Model, StrictRegionsRefuseUnmentionedRegions) {
   LoadOptions options = cpu();
   options.strict_regions = true;

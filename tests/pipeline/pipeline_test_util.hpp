@@ -32,8 +32,4 @@ inline GenerationOptions greedy(int64_t max_new_tokens) {
   return options;
 }
 
-inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<double>();
-}
-
 }  // namespace regionlm::test

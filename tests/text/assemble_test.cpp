@@ -75,6 +75,29 @@ TEST(Assemble, PlacesTextImageAndRegionTokens) {
   }
 }
 
+TEST(Assemble, OneTokenPerRegionWithoutPositionTokens) {
+  // GPT4RoI's form: each Region chunk is one position, the region's token (its box feature).
+  Chunk bbox = region(1);
+  bbox.length = 1;
+  Chunk bbox0 = region(0);
+  bbox0.length = 1;
+  const PromptLayout layout = layout_of({text({1}), image(2), text({9}), bbox, text({3}), bbox0});
+  ASSERT_EQ(layout.length, 7);
+  const torch::Tensor image_tokens = torch::zeros({2, kHidden});
+  const torch::Tensor features = -1 - torch::arange(2).unsqueeze(1).expand({2, kHidden}).to(torch::kFloat32);
+  int calls = 0;
+  const torch::Tensor out = assemble_embeddings(layout, IdEmbedding{&calls}, image_tokens, features, torch::Tensor());
+  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{1, 7, kHidden}));
+  const std::vector<float> first_column_expected{1, 0, 0, 9, -2, 3, -1};
+  for (int64_t i = 0; i < 7; ++i) {
+    EXPECT_TRUE(torch::all(out[0][i] == first_column_expected[static_cast<size_t>(i)]).item<bool>()) << "row " << i;
+  }
+  // A two-position chunk needs position tokens; a one-position chunk takes none.
+  EXPECT_THROW(assemble_embeddings(layout_of({region(0)}), IdEmbedding{&calls}, image_tokens, features, torch::Tensor()),
+               regionlm::ShapeError);
+  EXPECT_THROW(assemble_embeddings(layout, IdEmbedding{&calls}, image_tokens, features, features), regionlm::ShapeError);
+}
+
 TEST(Assemble, LayoutWithoutImageOrRegions) {
   const PromptLayout layout = layout_of({text({2, 3})});
   int calls = 0;

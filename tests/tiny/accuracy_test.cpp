@@ -60,3 +60,23 @@ TEST(TinyAccuracy, MasksBeatBoxesOnHeavyOverlap) {
             << 100 * with_boxes << " % (" << masks[ts::QuestionKind::kWhat].total << " objects)\n";
   EXPECT_GE(with_masks - with_boxes, 0.10);
 }
+
+// Weight-only int8 (LoadOptions::quantize = "int8") answers the same fresh scenes within one
+// point of float32, for every question kind.
+TEST(TinyAccuracy, Int8IsWithinOnePointOfFloat) {
+  regionlm::LoadOptions load;
+  load.quantize = "int8";
+  const regionlm::Model int8 = regionlm::Model::load(regionlm::test::source_dir() / "models" / "tiny-shapes", load);
+  ts::EvalOptions options;
+  options.first_seed = 9000;
+  options.num_scenes = 200;
+  const ts::EvalReport f32 = ts::evaluate(shipped_model(), options);
+  const ts::EvalReport q8 = ts::evaluate(int8, options);
+  std::cout << "float32:\n" << ts::format_report(f32) << "int8:\n" << ts::format_report(q8);
+  for (size_t k = 0; k < f32.by_kind.size(); ++k) {
+    if (f32.by_kind[k].total == 0) continue;
+    EXPECT_EQ(q8.by_kind[k].total, f32.by_kind[k].total);
+    EXPECT_NEAR(q8.by_kind[k].accuracy(), f32.by_kind[k].accuracy(), 0.01) << "question kind " << k;
+  }
+  std::cout << "wall: float32 " << f32.seconds << " s, int8 " << q8.seconds << " s\n";
+}

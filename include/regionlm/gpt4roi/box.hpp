@@ -24,12 +24,16 @@ struct Box {
 /// cannot be rasterised at that size or has no pixel inside the image.
 Box box_of(const Region& region, int width, int height);
 
-/// Regions of any kind as GPT4RoI boxes, with a note for each one that was not a box already.
+/// Regions of any kind as GPT4RoI boxes, with a note for each one that was not a box already:
+/// a box region keeps its corners exactly as given (Region::box(), so sub-pixel boxes stay
+/// sub-pixel and a box reaching outside the image is refused later, naming it); any other
+/// region becomes box_of(region).
 struct RegionBoxes {
   std::vector<Box> boxes;          // one per region, in order
-  std::vector<std::string> notes;  // "region 2 (mask 150x200) was used as its bounding box (20, 30, 90, 110)"
+  std::vector<std::string> notes;  // one per region: "" for a box, else e.g. "region 2 (mask
+                                   // 150x200) was used as its bounding box (20, 30, 90, 110): ..."
 };
-/// box_of for each region (ArgumentError as box_of, naming the region's position).
+/// ArgumentError as box_of, naming the region's position.
 RegionBoxes boxes_of(const std::vector<Region>& regions, int width, int height);
 
 }  // namespace regionlm::gpt4roi

@@ -67,9 +67,6 @@ ClipVisionConfig load_clip_vision_config(const std::filesystem::path& file_or_di
 Gpt4roiConfig parse_gpt4roi_config(const std::string& json_text, const std::string& source);
 Gpt4roiConfig load_gpt4roi_config(const std::filesystem::path& file_or_dir);
 
-/// Whether a config.json names the GPT4RoI architecture (`SPILlavaMPTForCausalLM`).
-bool is_gpt4roi_config(const std::string& json_text);
-
 /// Which CLIP hidden states (index 0 = embeddings after pre_layrnorm, k = output of encoder
 /// layer k, num_layers + 1 in all) GPT4RoI reads.
 struct HiddenStateIndices {

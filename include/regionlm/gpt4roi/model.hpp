@@ -1,23 +1,23 @@
 #pragma once
-// A GPT4RoI checkpoint loaded for inference (standalone; see docs/gpt4roi.md for how it joins
-// regionlm::Model). The low-level steps are public: encode an image once, turn boxes into
-// region features, lay out a prompt, embed it, generate; describe() and chat() combine them.
+// GPT4RoI's loaded parts and tensor steps (as regionlm::Osprey is Osprey's): CLIP tower,
+// mm_projector, region branch (spi_module), LLaMA decoder and tokenizer. regionlm::Model::load
+// builds one for a directory whose config.json names SPILlavaMPTForCausalLM and serves
+// describe, describe_each and chat through it (Model::gpt4roi() returns it):
 //
-//   auto model = regionlm::gpt4roi::Model::load("models/GPT4RoI-7B");
-//   auto image = model.encode(regionlm::vision::load_image("street.jpg"));
-//   auto answer = model.describe(image, {{40, 60, 200, 310}}, "What is <region1> doing?");
+//   image --encode--> image tokens + fused region pyramid
+//   boxes --region_features--> one feature per box
+//   question --layout--> token ids with the image block and one <bbox> per box --embed--> decoder input
 //
-// Threads: a Model is immutable after load; its const methods may run concurrently. A
-// ChatSession is one conversation and not thread-safe itself.
+// Threads: immutable after load; its const methods may run concurrently.
 #include <opencv2/core/mat.hpp>
 #include <torch/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "regionlm/answer.hpp"
 #include "regionlm/gpt4roi/box.hpp"
 #include "regionlm/gpt4roi/config.hpp"
 #include "regionlm/gpt4roi/prompt.hpp"
@@ -35,6 +35,15 @@ struct LoadOptions {
                                            // (relative paths against the model directory; a hub
                                            // id such as openai/clip-vit-large-patch14 is looked
                                            // up in the local Hugging Face cache)
+  std::string first_turn_prefix = kFirstTurnPrefix;  // text before the first question, "<image>"
+                                                     // once (ConfigError otherwise)
+  bool quantize_int8 = false;  // weight-only int8 (layers::Linear::quantize_int8) of the decoder's
+                               // linear layers and the projector, once the decoder has loaded in
+                               // `dtype` (so loading briefly holds it in float); tower and region
+                               // branch stay float. Default false.
+  /// Loading progress: fraction done in [0, 1] and the stage ("vision tower", "decoder", ...).
+  /// Default: none.
+  std::function<void(double fraction, const std::string& stage)> on_progress;
 };
 
 /// An image run through the CLIP tower once.
@@ -46,14 +55,6 @@ struct EncodedImage {
   int height = 0;                            // original height, px
 };
 
-/// An answer, with the regions it names ("region2" -> input region 1).
-struct Answer : regionlm::Answer {
-  std::vector<RegionMention> mentions;  // in text order
-  std::vector<std::string> notes;       // e.g. a mask region used as its bounding box
-};
-
-class ChatSession;
-
 class Model {
  public:
   /// Loads a GPT4RoI directory (config.json naming SPILlavaMPTForCausalLM, tokenizer.model +
@@ -61,6 +62,8 @@ class Model {
   /// and model.spi_module.*) and the CLIP directory. Throws IoError / FormatError / ConfigError
   /// / WeightError naming the file or key at fault.
   static Model load(const std::filesystem::path& dir, const LoadOptions& options = {});
+  /// As above with config.json already parsed (regionlm::Model::load reads it once).
+  static Model load(const std::filesystem::path& dir, Gpt4roiConfig config, const LoadOptions& options);
 
   /// Preprocesses (shortest side to the CLIP size with Pillow bicubic, normalise, bilinear
   /// squash) and runs the tower, the projector and the box-independent part of the region
@@ -72,38 +75,18 @@ class Model {
   /// for a non-finite, zero-area or inverted box and for one reaching outside the image.
   torch::Tensor region_features(const EncodedImage& image, const std::vector<Box>& boxes) const;
 
-  /// The decoder input for `question` after `history` (see gpt4roi::build_prompt).
+  /// The decoder input for `question` after `history` (see gpt4roi::build_prompt), the first
+  /// question after LoadOptions::first_turn_prefix.
   PromptLayout layout(const std::vector<text::Turn>& history, const std::string& question,
                       int64_t num_regions, bool require_all_regions) const;
-
-  /// Embeddings [1, L, hidden] of a layout: token embeddings with the image tokens at the
-  /// <im_patch> positions and each <bbox> replaced by its region's feature.
-  /// ShapeError when the tensors do not fit the layout.
-  torch::Tensor embed(const PromptLayout& layout, const EncodedImage& image,
-                      const torch::Tensor& region_features) const;
-
-  /// Answers `prompt` (placeholders <region1> .. <regionK>, every box referenced). Generation
-  /// also stops at "###"; the answer is cleaned as GPT4RoI's demo does.
-  Answer describe(const EncodedImage& image, const std::vector<Box>& boxes, const std::string& prompt,
-                  const GenerationOptions& options = {}) const;
-
-  /// describe() for regionlm::Regions of any kind: each becomes its bounding box (boxes_of at
-  /// the image's size) and every conversion of a non-box region is noted in Answer::notes.
-  Answer describe_regions(const EncodedImage& image, const std::vector<Region>& regions,
-                          const std::string& prompt, const GenerationOptions& options = {}) const;
-
-  /// Asks the same question of every box, one answer per box in order: `prompt` names the box
-  /// `<region1>` (or `<region>`). Each answer equals describe(image, {box}, prompt); the image
-  /// is encoded (and its region pyramid fused) only once.
-  std::vector<Answer> describe_each(const EncodedImage& image, const std::vector<Box>& boxes,
-                                    const std::string& prompt, const GenerationOptions& options = {}) const;
-
-  /// A conversation about one image and its boxes; a box may be first referenced in any turn.
-  ChatSession chat(const EncodedImage& image, const std::vector<Box>& boxes) const;
 
   const Gpt4roiConfig& config() const;
   const text::Tokenizer& tokenizer() const;
   const llm::Llama& decoder() const;
+  /// dtype and device of the tower, projector and decoder (the region branch is float32).
+  const torch::TensorOptions& options() const;
+  /// Image tokens per image (<im_patch> positions): the tower's patch count, 256 for CLIP-L/14.
+  int64_t image_token_count() const;
   /// Checkpoint keys no module used (sorted; rotary inv_freq buffers not counted).
   const std::vector<std::string>& unused_keys() const;
 
@@ -112,28 +95,6 @@ class Model {
  private:
   explicit Model(std::shared_ptr<const Impl> impl);
   std::shared_ptr<const Impl> impl_;
-};
-
-/// Keeps the decoder's KV cache between turns: each turn re-lays out the whole conversation (as
-/// GPT4RoI does) and prefills only the positions after the longest prefix already cached.
-class ChatSession {
- public:
-  ChatSession(ChatSession&&) noexcept;
-  ChatSession& operator=(ChatSession&&) noexcept;
-  ~ChatSession();
-
-  /// Answers `question` after the earlier turns. ArgumentError for bad placeholders or a
-  /// conversation too long for the context; the session is then unchanged.
-  Answer ask(const std::string& question, const GenerationOptions& options = {});
-  const std::vector<text::Turn>& history() const;
-  int64_t cached_positions() const;
-
-  struct State;
-
- private:
-  friend class Model;
-  explicit ChatSession(std::unique_ptr<State> state);
-  std::unique_ptr<State> state_;
 };
 
 }  // namespace regionlm::gpt4roi

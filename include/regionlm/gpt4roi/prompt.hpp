@@ -20,6 +20,10 @@ inline constexpr const char* kSystem =
     "The assistant gives helpful, detailed, and polite answers to the human's questions.";
 /// Put before the first question (app.py's begin_str).
 inline constexpr const char* kFirstTurnPrefix = "The <image> provides an overview of the picture.\n";
+/// GPT4RoI's single-region training question (its demo's first paraphrase), in regionlm's
+/// placeholder syntax: `<region>` is the next region.
+inline constexpr const char* kDetailedDescription =
+    "Can you provide me with a detailed description of the region in the picture marked by <region>?";
 /// Generation stops before this text.
 inline constexpr const char* kStopString = "###";
 /// GPT4RoI's added tokens, in id order after the SentencePiece vocabulary (32000 .. 32005).
@@ -46,7 +50,7 @@ RewrittenQuestion rewrite_question(const std::string& question, int64_t num_regi
                                    std::vector<bool>& seen);
 
 /// The prompt text of a conversation whose user messages are already rewritten (the first one
-/// including kFirstTurnPrefix): kSystem + "\n\n", then "### Human: " + user + "\n" and
+/// including the first-turn prefix, kFirstTurnPrefix by default): kSystem + "\n\n", then "### Human: " + user + "\n" and
 /// "### Assistant: " + answer + "\n" per answered turn, "### Human: " + question + "\n", and
 /// "### " (the model continues with "Assistant: ..."). `<image>` is left as written.
 std::string render_prompt(const std::vector<text::Turn>& history, const std::string& question);
@@ -62,26 +66,34 @@ struct PromptLayout {
 };
 
 /// Builds the decoder input for `question` after the answered `history` (user messages as the
-/// user wrote them; they are rewritten again, deterministically). `require_all_regions`: every
+/// user wrote them; they are rewritten again, deterministically), the first one after
+/// `first_turn_prefix` (holding "<image>" exactly once; ArgumentError otherwise). `require_all_regions`: every
 /// one of `num_regions` must have its <bbox> by the end (describe); a chat may introduce
 /// regions later. Throws ArgumentError for placeholder errors, unreferenced regions, a
 /// tokenizer without GPT4RoI's added tokens (naming the missing one), or a prompt longer than
 /// `max_length` positions.
 PromptLayout build_prompt(const text::Tokenizer& tokenizer, const std::vector<text::Turn>& history,
                           const std::string& question, int64_t num_regions, int64_t num_image_tokens,
-                          int64_t max_length, bool require_all_regions);
+                          int64_t max_length, bool require_all_regions,
+                          const std::string& first_turn_prefix = kFirstTurnPrefix);
 
 /// The answer as GPT4RoI's demo shows it: text before "###", white space stripped, every
 /// "Assistant: " and "Assistant:" removed.
 std::string clean_answer(const std::string& generated);
 
-/// A region named in an answer ("region2", "region 2").
-struct RegionMention {
-  size_t offset = 0;   // byte offset in the answer
-  size_t length = 0;   // bytes of the mention
-  int64_t region = 0;  // 0-based input region
+/// Streams the cleaned answer while it is generated: push() takes the decoder's pieces in order
+/// and returns the part of clean_answer(text so far) that later pieces can no longer change
+/// (white space that may turn out to be trailing and a possible "Assistant:" are held back);
+/// with `finished`, everything that is left. The returned pieces concatenate to
+/// clean_answer(all pieces), except when a removal joins the text around it into a new
+/// "Assistant:" ("AssistAssistant: ant:"), which no model output was seen to do.
+class AnswerStream {
+ public:
+  std::string push(const std::string& piece, bool finished);
+
+ private:
+  std::string raw_;      // every piece so far
+  std::string emitted_;  // what push() has returned so far
 };
-/// Every mention of region 1 .. num_regions in `answer`, in order (other numbers are skipped).
-std::vector<RegionMention> find_region_mentions(const std::string& answer, int64_t num_regions);
 
 }  // namespace regionlm::gpt4roi

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -41,6 +42,10 @@ class Region {
   static Region from_rle(const std::vector<uint32_t>& counts, int height, int width);
 
   Kind kind() const;
+
+  /// The corners (x0, y0, x1, y1) of a box region exactly as given (not clipped or rounded);
+  /// nullopt for the other kinds. GPT4RoI reads boxes this way, not through rasterize.
+  std::optional<std::array<double, 4>> box() const;
 
   /// The region as a height x width CV_8UC1 matrix of 0/1. A mask or RLE of another size
   /// is an ArgumentError unless `allow_resize`, which rescales it with nearest-neighbour

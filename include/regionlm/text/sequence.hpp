@@ -18,9 +18,13 @@ namespace regionlm::text {
 struct Chunk {
   enum class Kind { Text, Image, Region };
   Kind kind = Kind::Text;
-  std::vector<int64_t> ids;  // Text: token ids (embedded with the LLM's table)
-  int64_t region_index = -1;  // Region: 0-based region whose mask and position tokens go here
-  int64_t length = 0;         // positions: ids.size() / image tokens / 2 (mask + pos)
+  std::vector<int64_t> ids;  // Text: token ids (embedded with the LLM's table). Image / Region:
+                             // the placeholder ids these positions hold in the family's
+                             // input_ids where it has them (GPT4RoI: N x <im_patch>, <bbox>;
+                             // empty for Osprey); never embedded
+  int64_t region_index = -1;  // Region: 0-based region whose tokens go here
+  int64_t length = 0;         // positions: ids.size() / image tokens / tokens per region
+                              // (Osprey 2: mask + pos; GPT4RoI 1: the box feature)
 };
 
 /// A whole prompt (or a continuation of one).
@@ -71,7 +75,8 @@ PromptLayout build_followup(const Tokenizer& tok, const ConversationTemplate& tm
 /// Decoder input embeddings [1, L, H] of a layout: Text chunks through `embed_fn` (given all
 /// text ids at once as a 1-D int64 tensor on image_tokens' device, returning [n, H]), the Image
 /// chunk from `image_tokens` [N, H], each Region chunk from mask_tokens[r] then pos_tokens[r]
-/// ([R, H] each). The result has image_tokens' device and dtype (image_tokens may be [0, H]
+/// ([R, H] each), or from mask_tokens[r] alone when pos_tokens is undefined (one token per
+/// region, Region chunks of length 1). The result has image_tokens' device and dtype (image_tokens may be [0, H]
 /// when the layout has no image). ShapeError when the tensors do not match the layout.
 torch::Tensor assemble_embeddings(const PromptLayout& layout,
                                   const std::function<torch::Tensor(const torch::Tensor& ids)>& embed_fn,

@@ -34,9 +34,12 @@ class ProjectorImpl : public torch::nn::Module {
  private:
   int64_t in_dim_;
   int64_t out_dim_;
-  // (weight, bias) of each Linear, applied in order with exact GELU between consecutive
-  // ones; registered under "0", "2", ... or, for "linear", directly as weight/bias.
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> layers_;
+  // The Linear layers "0", "2", ..., applied in order with exact GELU between consecutive
+  // ones (they may be quantized to int8 after loading: layers::Linear::quantize_int8).
+  std::vector<Linear> linears_;
+  // "linear": weight/bias registered directly on the projector (its checkpoint layout).
+  torch::Tensor weight_;
+  torch::Tensor bias_;
 };
 TORCH_MODULE(Projector);
 
