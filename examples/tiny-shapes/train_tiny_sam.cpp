@@ -95,6 +95,11 @@ int main(int argc, char** argv) {
                 integer(&options.model.embed_dim, "--embed-dim"));
   parser.option("depth", "N", "ViT blocks (default " + std::to_string(options.model.depth) + ")",
                 integer(&options.model.depth, "--depth"));
+  parser.option("patch-size", "N", "ViT patch side, px (default " + std::to_string(options.model.patch_size) + ")",
+                integer(&options.model.patch_size, "--patch-size"));
+  parser.option("window", "N", "side of the windowed blocks' windows, tokens (default " +
+                    std::to_string(options.model.window_size) + ")",
+                integer(&options.model.window_size, "--window"));
   parser.option("prompt-dim", "N", "decoder width (default " + std::to_string(options.model.prompt_embed_dim) + ")",
                 integer(&options.model.prompt_embed_dim, "--prompt-dim"));
   parser.option("attention-downsample", "N",
