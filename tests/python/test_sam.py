@@ -1,0 +1,88 @@
+"""regionlm.Sam and generate_masks against regionlm-describe's --sam paths, on the small random SAM
+the C++ SAM tests build (tests/sam/sam_reference.py)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import regionlm
+from conftest import ROOT, SCENE_IMAGE, describe_cli, read_rgb
+
+
+@pytest.fixture(scope="module")
+def sam_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sam")
+    subprocess.run([sys.executable, str(ROOT / "tests" / "sam" / "sam_reference.py"), "model", "vit-amg", str(out),
+                    "--config"], check=True, timeout=300)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sam(sam_dir):
+    return regionlm.Sam.load(sam_dir)
+
+
+def test_clicks_and_box_match_cli(model, scene, sam, sam_dir):
+    cli = describe_cli(["--image", SCENE_IMAGE, "--sam", sam_dir, "--point", "150,180", "--point", "40,40,0",
+                        "--box", "8,99,83,174"])
+    image = sam.encode(SCENE_IMAGE)
+    clicked = sam.predict(image, points=[(150, 180), (40, 40, 0)])
+    boxed = sam.predict(image, box=(8, 99, 83, 174))
+    regions = [clicked.region(clicked.best()), boxed.region(boxed.best())]
+    answers = model.describe_each(scene, regions)
+    assert [a.text for a in answers] == [a["text"] for a in cli]
+    assert [a.tokens.tolist() for a in answers] == [a["tokens"] for a in cli]
+
+    assert clicked.masks.shape == (3, scene.height, scene.width) and clicked.masks.dtype == np.bool_
+    assert len(clicked) == 3 and clicked.iou_predictions.shape == (3,)
+    best = clicked.best()
+    assert best == int(np.argmax(clicked.iou_predictions)) and clicked.order()[0] == best
+    assert np.array_equal(clicked.mask(best), clicked.masks[best].astype(np.uint8))
+    assert np.array_equal(clicked.region(best).rasterize(scene.height, scene.width), clicked.mask(best))
+    # The previous low-resolution logits feed back as a prompt; one mask without multimask.
+    again = sam.predict(image, points=[(150, 180)], mask_input=clicked.low_res_logits[best], multimask=False)
+    assert again.masks.shape == (1, scene.height, scene.width)
+    # A path and the same pixels encode alike.
+    from_pixels = sam.predict(sam.encode(read_rgb(SCENE_IMAGE)), box=(8, 99, 83, 174))
+    assert np.array_equal(from_pixels.masks, boxed.masks)
+
+
+def test_everything_matches_cli(model, scene, sam, sam_dir):
+    cli = describe_cli(["--image", SCENE_IMAGE, "--sam", sam_dir, "--everything"])
+    generated = regionlm.generate_masks(sam, SCENE_IMAGE)
+    assert len(generated) == len(cli) > 0
+    answers = model.describe_each(scene, [g.region() for g in generated])
+    assert [a.tokens.tolist() for a in answers] == [a["tokens"] for a in cli]
+    first = generated[0]
+    assert first.segmentation.shape == (scene.height, scene.width) and first.area == int(first.segmentation.sum())
+    x, y, w, h = first.bbox
+    ys, xs = np.nonzero(first.segmentation)
+    assert (x, y) == (xs.min(), ys.min()) and (x + w, y + h) == (xs.max(), ys.max())
+
+
+def test_sam_errors(sam, tmp_path):
+    image = sam.encode(SCENE_IMAGE)
+    with pytest.raises(regionlm.ArgumentError, match="points"):
+        sam.predict(image, points=[(1000, 5)])
+    with pytest.raises(regionlm.ArgumentError, match=r"points\[0\]"):
+        sam.predict(image, points=[(1, 2, 3, 4)])
+    with pytest.raises(regionlm.ArgumentError):
+        sam.predict(image)  # an empty prompt
+    with pytest.raises(regionlm.ShapeError, match="mask_input"):
+        sam.predict(image, points=[(5, 5)], mask_input=np.zeros((1, 10, 10), np.float32))
+    with pytest.raises(regionlm.ShapeError, match="mask_input"):
+        sam.predict(image, points=[(5, 5)], mask_input=np.zeros((1, 10, 10), np.int32))
+    with pytest.raises(regionlm.IoError):
+        regionlm.Sam.load(tmp_path / "no-sam-here")
+    with pytest.raises(regionlm.ArgumentError, match="points_per_side"):
+        regionlm.generate_masks(sam, SCENE_IMAGE, points_per_side=0)
+
+
+def test_scribbles():
+    line = regionlm.scribble_points([(0, 0), (100, 0)], spacing=25)
+    assert line == [(0.0, 0.0, 1), (25.0, 0.0, 1), (50.0, 0.0, 1), (75.0, 0.0, 1), (100.0, 0.0, 1)]
+    drawn = np.zeros((20, 20), np.uint8)
+    drawn[10, 2:18] = 1
+    points = regionlm.scribble_points(drawn, label=0, spacing=4, max_points=3)
+    assert len(points) == 3 and all(label == 0 and drawn[int(y), int(x)] for x, y, label in points)
