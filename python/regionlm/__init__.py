@@ -8,26 +8,20 @@
 
 docs/python.md describes the whole module.
 """
+from .errors import ArgumentError, ConfigError, Error, FormatError, IoError, ShapeError, WeightError
 from ._core import (  # noqa: F401
     Answer,
-    ArgumentError,
     ChatSession,
-    ConfigError,
     EncodedImage,
-    Error,
-    FormatError,
     GeneratedMask,
-    IoError,
     Masks,
     Model,
     Region,
     RegionMention,
     Sam,
     SamImage,
-    ShapeError,
     Step,
     Timings,
-    WeightError,
     __version__,
     generate_masks,
     get_num_threads,

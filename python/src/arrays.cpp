@@ -62,7 +62,7 @@ ImageInput image_input(nb::handle value, const char* what) {
   AnyArray array;
   if (nb::try_cast(value, array)) return image_view(array, what);
   throw ArgumentError(std::string(what) + ": expected a path or an H x W x 3 uint8 RGB array, got " +
-                      nb::cast<std::string>(nb::str(nb::handle(Py_TYPE(value.ptr())))));
+                      nb::str(nb::handle(reinterpret_cast<PyObject*>(Py_TYPE(value.ptr())))).c_str());
 }
 
 cv::Mat image_view(const AnyArray& a, const char* what) {

@@ -8,6 +8,8 @@
 // except a GPU tensor to host memory.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/filesystem.h>  // every file: one caster per type across the module
+#include <nanobind/stl/string.h>
 #include <opencv2/core/mat.hpp>
 #include <torch/types.h>
 

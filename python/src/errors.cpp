@@ -1,6 +1,5 @@
-// regionlm::Error's hierarchy as Python exceptions. Each class also derives from the builtin a
-// Python caller would catch for that kind of problem (OSError for a file that cannot be read,
-// ValueError for a bad value), so `except ValueError` works as well as `except regionlm.Error`.
+// Translates regionlm::Error's hierarchy to the Python classes of regionlm/errors.py (defined
+// in Python, so that type checkers and the stubs see them as ordinary classes).
 #include <nanobind/nanobind.h>
 
 #include <exception>
@@ -20,37 +19,21 @@ struct PythonErrors {
   PyObject* shape = nullptr;
   PyObject* argument = nullptr;
 };
-PythonErrors errors;  // created once at import, owned by the module for its whole life
-
-PyObject* make_error(nb::module_& m, const char* name, PyObject* bases, const char* doc) {
-  const std::string qualified = std::string("regionlm.") + name;
-  PyObject* type = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, bases, nullptr);
-  Py_DECREF(bases);
-  if (type == nullptr) throw nb::python_error();
-  m.attr(name) = nb::handle(type);
-  return type;
-}
-
-PyObject* bases(PyObject* first, PyObject* second = nullptr) {
-  return second ? PyTuple_Pack(2, first, second) : PyTuple_Pack(1, first);
-}
+PythonErrors errors;  // regionlm.errors' classes, set once at import
 
 }  // namespace
 
 void register_errors(nb::module_& m) {
-  errors.error = make_error(m, "Error", bases(PyExc_RuntimeError), "Base of every regionlm error (regionlm::Error).");
-  errors.io = make_error(m, "IoError", bases(errors.error, PyExc_OSError),
-                         "A file could not be opened, read or written (regionlm::IoError).");
-  errors.format = make_error(m, "FormatError", bases(errors.error, PyExc_ValueError),
-                             "A file's contents are malformed (regionlm::FormatError).");
-  errors.config = make_error(m, "ConfigError", bases(errors.error, PyExc_ValueError),
-                             "A configuration value is missing, mistyped or unsupported (regionlm::ConfigError).");
-  errors.weight = make_error(m, "WeightError", bases(errors.error),
-                             "A weight is missing or misshapen (regionlm::WeightError).");
-  errors.shape = make_error(m, "ShapeError", bases(errors.error, PyExc_ValueError),
-                            "An array or tensor has the wrong shape, dtype or device (regionlm::ShapeError).");
-  errors.argument = make_error(m, "ArgumentError", bases(errors.error, PyExc_ValueError),
-                               "An argument is invalid (regionlm::ArgumentError).");
+  // Held for the life of the process: the translator runs until the interpreter ends.
+  const nb::module_ classes = nb::module_::import_("regionlm.errors");
+  const auto get = [&](const char* name) { return nb::object(classes.attr(name)).release().ptr(); };
+  errors.error = get("Error");
+  errors.io = get("IoError");
+  errors.format = get("FormatError");
+  errors.config = get("ConfigError");
+  errors.weight = get("WeightError");
+  errors.shape = get("ShapeError");
+  errors.argument = get("ArgumentError");
 
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     // Most derived first; anything else falls through to nanobind's own translation.

