@@ -19,6 +19,7 @@ import regionlm
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "examples" / "ray"))
 import caption_coco  # noqa: E402
+import synthetic_coco  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "tiny-shapes"
 SCENE_DIR = ROOT / "examples" / "data" / "tiny-shapes-scene"
@@ -38,14 +39,6 @@ def cluster():
     ray.shutdown()
 
 
-def run_lengths(mask):
-    """COCO's uncompressed RLE: column-major runs, the first one of zeros."""
-    flat = mask.flatten(order="F")
-    boundaries = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])
-    runs = np.diff(boundaries).tolist()
-    return [0] + runs if flat[0] else runs
-
-
 def mask_png(mask):
     out = io.BytesIO()
     Image.fromarray(mask.astype(np.uint8) * 255).save(out, format="PNG")
@@ -54,37 +47,9 @@ def mask_png(mask):
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    """20 scenes made from the bundled one (flipped, rolled), 4 regions each, in every COCO form:
-    compressed RLE, uncompressed RLE, polygons and bbox only."""
+    """20 scenes, 4 regions each, in every COCO form (examples/ray/synthetic_coco.py)."""
     out = tmp_path_factory.mktemp("coco")
-    image = np.asarray(Image.open(SCENE_DIR / "image.png").convert("RGB"))
-    masks = [np.asarray(Image.open(p)) != 0 for p in sorted(SCENE_DIR.glob("mask_*.png"))]
-    masks = [m if m.ndim == 2 else m.any(axis=2) for m in masks]
-    coco = {"images": [], "annotations": []}
-    for k in range(SCENES):
-        def transform(a, k=k):
-            a = a[:, ::-1] if k % 2 else a
-            a = a[::-1] if (k // 2) % 2 else a
-            return np.roll(a, shift=(7 * k, 3 * k), axis=(0, 1))
-        Image.fromarray(np.ascontiguousarray(transform(image))).save(out / f"scene_{k:02d}.png")
-        coco["images"].append({"id": 100 + k, "file_name": f"scene_{k:02d}.png", "height": image.shape[0],
-                               "width": image.shape[1]})
-        for r, mask in enumerate(masks):
-            m = np.ascontiguousarray(transform(mask)).astype(np.uint8)
-            ys, xs = np.nonzero(m)
-            x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-            form = (k + r) % 4
-            if form == 0:
-                segmentation = {"size": list(m.shape), "counts": regionlm.rle_encode(m)}
-            elif form == 1:
-                segmentation = {"size": list(m.shape), "counts": run_lengths(m)}
-            elif form == 2:
-                segmentation = [[x0, y0, x1, y0, x1, y1 - 2, x0 + 3, y1]]
-            else:
-                segmentation = []
-            coco["annotations"].append({"id": 1000 * k + r, "image_id": 100 + k, "segmentation": segmentation,
-                                        "bbox": [x0, y0, x1 - x0, y1 - y0]})
-    (out / "instances.json").write_text(json.dumps(coco))
+    synthetic_coco.make_dataset(out, SCENES)
     return out
 
 
