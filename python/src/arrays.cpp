@@ -1,8 +1,8 @@
 // numpy <-> cv::Mat / torch::Tensor / std::vector without copies where the layouts allow.
 #include <nanobind/stl/filesystem.h>
-#include <opencv2/core.hpp>
 
 #include <memory>
+#include <opencv2/core.hpp>
 #include <sstream>
 
 #include "bindings.hpp"
@@ -14,13 +14,25 @@ namespace {
 std::string dtype_text(const nb::dlpack::dtype& t) {
   const char* kind = "?";
   switch (static_cast<nb::dlpack::dtype_code>(t.code)) {
-    case nb::dlpack::dtype_code::Int: kind = "int"; break;
-    case nb::dlpack::dtype_code::UInt: kind = "uint"; break;
-    case nb::dlpack::dtype_code::Float: kind = "float"; break;
-    case nb::dlpack::dtype_code::Bfloat: kind = "bfloat"; break;
-    case nb::dlpack::dtype_code::Complex: kind = "complex"; break;
-    case nb::dlpack::dtype_code::Bool: return "bool";
-    default: break;
+    case nb::dlpack::dtype_code::Int:
+      kind = "int";
+      break;
+    case nb::dlpack::dtype_code::UInt:
+      kind = "uint";
+      break;
+    case nb::dlpack::dtype_code::Float:
+      kind = "float";
+      break;
+    case nb::dlpack::dtype_code::Bfloat:
+      kind = "bfloat";
+      break;
+    case nb::dlpack::dtype_code::Complex:
+      kind = "complex";
+      break;
+    case nb::dlpack::dtype_code::Bool:
+      return "bool";
+    default:
+      break;
   }
   return kind + std::to_string(t.bits);
 }
@@ -136,11 +148,20 @@ nb::object mat_to_numpy(const cv::Mat& mat) {
   const size_t shape[2] = {static_cast<size_t>(mat.rows), static_cast<size_t>(mat.cols)};
   nb::dlpack::dtype dtype;
   switch (mat.depth()) {
-    case CV_8U: dtype = nb::dtype<uint8_t>(); break;
-    case CV_32S: dtype = nb::dtype<int32_t>(); break;
-    case CV_32F: dtype = nb::dtype<float>(); break;
-    case CV_64F: dtype = nb::dtype<double>(); break;
-    default: throw ShapeError("mat_to_numpy: unsupported depth " + std::to_string(mat.depth()));
+    case CV_8U:
+      dtype = nb::dtype<uint8_t>();
+      break;
+    case CV_32S:
+      dtype = nb::dtype<int32_t>();
+      break;
+    case CV_32F:
+      dtype = nb::dtype<float>();
+      break;
+    case CV_64F:
+      dtype = nb::dtype<double>();
+      break;
+    default:
+      throw ShapeError("mat_to_numpy: unsupported depth " + std::to_string(mat.depth()));
   }
   void* data = owner->data;
   nb::capsule capsule(owner.get(), [](void* p) noexcept { delete static_cast<cv::Mat*>(p); });
@@ -152,13 +173,26 @@ nb::object tensor_to_numpy(torch::Tensor tensor) {
   tensor = tensor.to(torch::kCPU).contiguous();  // no-ops for a contiguous host tensor
   nb::dlpack::dtype dtype;
   switch (tensor.scalar_type()) {
-    case torch::kBool: dtype = nb::dtype<bool>(); break;
-    case torch::kUInt8: dtype = nb::dtype<uint8_t>(); break;
-    case torch::kInt32: dtype = nb::dtype<int32_t>(); break;
-    case torch::kInt64: dtype = nb::dtype<int64_t>(); break;
-    case torch::kFloat32: dtype = nb::dtype<float>(); break;
-    case torch::kFloat64: dtype = nb::dtype<double>(); break;
-    default: throw ShapeError(std::string("tensor_to_numpy: unsupported dtype ") + c10::toString(tensor.scalar_type()));
+    case torch::kBool:
+      dtype = nb::dtype<bool>();
+      break;
+    case torch::kUInt8:
+      dtype = nb::dtype<uint8_t>();
+      break;
+    case torch::kInt32:
+      dtype = nb::dtype<int32_t>();
+      break;
+    case torch::kInt64:
+      dtype = nb::dtype<int64_t>();
+      break;
+    case torch::kFloat32:
+      dtype = nb::dtype<float>();
+      break;
+    case torch::kFloat64:
+      dtype = nb::dtype<double>();
+      break;
+    default:
+      throw ShapeError(std::string("tensor_to_numpy: unsupported dtype ") + c10::toString(tensor.scalar_type()));
   }
   std::vector<size_t> shape(tensor.sizes().begin(), tensor.sizes().end());
   auto owner = std::make_unique<torch::Tensor>(tensor);
@@ -186,10 +220,14 @@ torch::ScalarType parse_dtype(const std::string& name, const char* what) {
 
 std::string dtype_name(torch::ScalarType dtype) {
   switch (dtype) {
-    case torch::kFloat32: return "float32";
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kFloat16: return "float16";
-    default: return c10::toString(dtype);
+    case torch::kFloat32:
+      return "float32";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kFloat16:
+      return "float16";
+    default:
+      return c10::toString(dtype);
   }
 }
 

@@ -10,11 +10,11 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/filesystem.h>  // every file: one caster per type across the module
 #include <nanobind/stl/string.h>
-#include <opencv2/core/mat.hpp>
 #include <torch/types.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <opencv2/core/mat.hpp>
 #include <string>
 #include <variant>
 #include <vector>

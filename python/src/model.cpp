@@ -2,6 +2,8 @@
 // Every call that computes releases the GIL, so Python threads sharing one Model run in
 // parallel (a Model is immutable and thread-safe, model.hpp); a step or progress callback
 // takes the GIL back only for the Python call itself.
+#include "regionlm/model.hpp"
+
 #include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
@@ -17,7 +19,6 @@
 #include "bindings.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/gpt4roi/prompt.hpp"
-#include "regionlm/model.hpp"
 #include "regionlm/prompts.hpp"
 
 namespace regionlm::python {
@@ -53,17 +54,18 @@ struct PythonCallback {
 
 /// The keyword arguments of every generating call, in one place. Defaults are
 /// GenerationOptions' own.
-#define REGIONLM_GENERATION_ARGS                                                               \
-  nb::kw_only(), nb::arg("max_new_tokens") = kGenerationDefaults.max_new_tokens,              \
-      nb::arg("temperature") = kGenerationDefaults.temperature,                               \
-      nb::arg("top_k") = kGenerationDefaults.top_k, nb::arg("top_p") = kGenerationDefaults.top_p, \
-      nb::arg("repetition_penalty") = kGenerationDefaults.repetition_penalty,                 \
-      nb::arg("seed") = kGenerationDefaults.seed, nb::arg("stop") = std::vector<std::string>{}, \
-      nb::arg("on_step") = nb::none()
+#define REGIONLM_GENERATION_ARGS                                                                             \
+  nb::kw_only(), nb::arg("max_new_tokens") = kGenerationDefaults.max_new_tokens,                             \
+                 nb::arg("temperature") = kGenerationDefaults.temperature,                                   \
+                 nb::arg("top_k") = kGenerationDefaults.top_k, nb::arg("top_p") = kGenerationDefaults.top_p, \
+                 nb::arg("repetition_penalty") = kGenerationDefaults.repetition_penalty,                     \
+                 nb::arg("seed") = kGenerationDefaults.seed, nb::arg("stop") = std::vector<std::string>{},   \
+                 nb::arg("on_step") = nb::none()
 
 constexpr const char* kGenerationDoc =
-    "Generation keywords: max_new_tokens (512), temperature (0 = greedy), top_k (0 = off),\n"
-    "top_p (1 = off), repetition_penalty (1 = off), seed (0), stop (strings that end the answer),\n"
+    "Generation keywords (regionlm::GenerationOptions, defaults as in the signature): max_new_tokens,\n"
+    "temperature (0 = greedy), top_k (0 = off), top_p (1 = off), repetition_penalty (1 = off), seed,\n"
+    "stop (strings that end the answer),\n"
     "on_step (called with a Step for every generated token, on the generating thread with the GIL\n"
     "held; return False to stop that answer).";
 
@@ -123,8 +125,8 @@ Answer describe(const Model& model, nb::handle image, const std::vector<Region>&
   {
     nb::gil_scoped_release release;
     // The path and pixel overloads report the encoding's time in Answer::encode_ms.
-    answer = std::visit([&](const auto& img) { return model.describe(img, regions, question, generation.options); },
-                        input);
+    answer =
+        std::visit([&](const auto& img) { return model.describe(img, regions, question, generation.options); }, input);
   }
   generation.relay.rethrow();
   return std::move(*answer);
@@ -233,8 +235,8 @@ void register_model(nb::module_& m) {
       .def_ro("piece", &Step::piece, "The text it releases (may be empty while a stop string is undecided).")
       .def_ro("finished", &Step::finished, "True on the answer's last step.")
       .def("__repr__", [](const Step& s) {
-        return "Step(row=" + std::to_string(s.row) + ", token=" + std::to_string(s.token) + ", piece=" +
-               std::string(nb::repr(nb::str(s.piece.c_str(), s.piece.size())).c_str()) +
+        return "Step(row=" + std::to_string(s.row) + ", token=" + std::to_string(s.token) +
+               ", piece=" + std::string(nb::repr(nb::str(s.piece.c_str(), s.piece.size())).c_str()) +
                ", finished=" + (s.finished ? "True" : "False") + ")";
       });
 
@@ -249,8 +251,9 @@ void register_model(nb::module_& m) {
             return nb::ndarray<nb::numpy, const int64_t, nb::ndim<1>>(a.tokens.data(), 1, shape, self);
           },
           "Generated token ids (int64 array, read-only view), including a final EOS.")
-      .def_prop_ro("stop_reason", [](const Answer& a) { return to_string(a.stop_reason); },
-                   "'eos', 'stop_string', 'length' or 'cancelled'.")
+      .def_prop_ro(
+          "stop_reason", [](const Answer& a) { return to_string(a.stop_reason); },
+          "'eos', 'stop_string', 'length' or 'cancelled'.")
       .def_ro("timings", &Answer::timings, "Prefill / decode wall times and token counts.")
       .def_ro("encode_ms", &Answer::encode_ms, "Vision trunk + projector, ms (0 for a pre-encoded image).")
       .def_ro("regions_ms", &Answer::regions_ms, "Region tokens, ms.")
@@ -310,20 +313,19 @@ void register_model(nb::module_& m) {
   nb::class_<Model>(m, "Model",
                     "An Osprey or GPT4RoI checkpoint loaded for inference. Immutable: any number of Python\n"
                     "threads may call one Model at once (the GIL is released while it computes).")
-      .def_static("load", &load, nb::arg("dir"), nb::kw_only(), nb::arg("device") = kLoadDefaults.device,
-                  nb::arg("dtype") = kLoadDefaults.dtype, nb::arg("quantize") = kLoadDefaults.quantize,
-                  nb::arg("vision_tower") = kLoadDefaults.vision_tower,
-                  nb::arg("image_prefix") = kLoadDefaults.image_prefix,
-                  nb::arg("conversation_template") = kLoadDefaults.conversation_template,
-                  nb::arg("strict_regions") = kLoadDefaults.strict_regions,
-                  nb::arg("reuse_image_prefix") = kLoadDefaults.reuse_image_prefix,
-                  nb::arg("allow_unexpected_keys") = kLoadDefaults.allow_unexpected_keys,
-                  nb::arg("on_progress") = nb::none(),
-                  "Loads a model directory (config.json, tokenizer.model, weights). device: 'cpu', 'cuda',\n"
-                  "'cuda:1' ('' = CUDA when available); dtype: 'float32', 'bfloat16', 'float16' ('' =\n"
-                  "bfloat16 on CUDA, float32 on CPU); quantize: '' or 'int8'; on_progress(fraction, stage).\n"
-                  "The other keywords are regionlm::LoadOptions' fields. Raises IoError, ConfigError,\n"
-                  "FormatError or WeightError.")
+      .def_static(
+          "load", &load, nb::arg("dir"), nb::kw_only(), nb::arg("device") = kLoadDefaults.device,
+          nb::arg("dtype") = kLoadDefaults.dtype, nb::arg("quantize") = kLoadDefaults.quantize,
+          nb::arg("vision_tower") = kLoadDefaults.vision_tower, nb::arg("image_prefix") = kLoadDefaults.image_prefix,
+          nb::arg("conversation_template") = kLoadDefaults.conversation_template,
+          nb::arg("strict_regions") = kLoadDefaults.strict_regions,
+          nb::arg("reuse_image_prefix") = kLoadDefaults.reuse_image_prefix,
+          nb::arg("allow_unexpected_keys") = kLoadDefaults.allow_unexpected_keys, nb::arg("on_progress") = nb::none(),
+          "Loads a model directory (config.json, tokenizer.model, weights). device: 'cpu', 'cuda',\n"
+          "'cuda:1' ('' = CUDA when available); dtype: 'float32', 'bfloat16', 'float16' ('' =\n"
+          "bfloat16 on CUDA, float32 on CPU); quantize: '' or 'int8'; on_progress(fraction, stage).\n"
+          "The other keywords are regionlm::LoadOptions' fields. Raises IoError, ConfigError,\n"
+          "FormatError or WeightError.")
       .def(
           "encode",
           [](const Model& model, nb::handle image) {
@@ -354,8 +356,7 @@ void register_model(nb::module_& m) {
             nb::gil_scoped_release release;
             return Chat{model.chat(encoded(model, input), regions)};
           },
-          nb::arg("image"), nb::arg("regions"),
-          "A multi-turn conversation about the image and its regions.")
+          nb::arg("image"), nb::arg("regions"), "A multi-turn conversation about the image and its regions.")
       .def(
           "tokenize",
           [](const Model& model, const std::string& text, bool add_bos) {
@@ -368,13 +369,17 @@ void register_model(nb::module_& m) {
             return model.tokenizer().decode(ids, skip_special);
           },
           nb::arg("ids"), nb::arg("skip_special") = true, "Text of token ids.")
-      .def_prop_ro("family", [](const Model& model) { return to_string(model.family()); }, "'osprey' or 'gpt4roi'.")
-      .def_prop_ro("device", [](const Model& model) { return device_text(model.device()); }, "e.g. 'cpu', 'cuda:0'.")
-      .def_prop_ro("dtype", [](const Model& model) { return dtype_name(model.dtype()); },
-                   "dtype of the vision trunk, projector and decoder.")
+      .def_prop_ro(
+          "family", [](const Model& model) { return to_string(model.family()); }, "'osprey' or 'gpt4roi'.")
+      .def_prop_ro(
+          "device", [](const Model& model) { return device_text(model.device()); }, "e.g. 'cpu', 'cuda:0'.")
+      .def_prop_ro(
+          "dtype", [](const Model& model) { return dtype_name(model.dtype()); },
+          "dtype of the vision trunk, projector and decoder.")
       .def_prop_ro("image_token_count", &Model::image_token_count, "Image tokens one image contributes to a prompt.")
-      .def_prop_ro("context_length", [](const Model& model) { return model.decoder_config().max_position_embeddings; },
-                   "The decoder's context, positions.")
+      .def_prop_ro(
+          "context_length", [](const Model& model) { return model.decoder_config().max_position_embeddings; },
+          "The decoder's context, positions.")
       .def_prop_ro("default_prompt", &default_prompt,
                    "The question describe uses without a prompt (Osprey's short description, GPT4RoI's\n"
                    "detailed one).")

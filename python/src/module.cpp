@@ -16,10 +16,11 @@ NB_MODULE(_core, m) {
   register_model(m);
   register_sam(m);
   m.def(
-      "set_num_threads", [](int threads) {
+      "set_num_threads",
+      [](int threads) {
         if (threads < 1) throw regionlm::ArgumentError("threads: expected >= 1, got " + std::to_string(threads));
         at::set_num_threads(threads);
-      }, nb::arg("threads"),
-      "Threads LibTorch uses inside one call (intra-op), e.g. 1 per Ray actor of one CPU.");
+      },
+      nb::arg("threads"), "Threads LibTorch uses inside one call (intra-op), e.g. 1 per Ray actor of one CPU.");
   m.def("get_num_threads", &at::get_num_threads, "Threads LibTorch uses inside one call.");
 }

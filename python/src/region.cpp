@@ -1,4 +1,6 @@
 // regionlm.Region and the COCO RLE helpers.
+#include "regionlm/region/region.hpp"
+
 #include <nanobind/stl/array.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
@@ -8,7 +10,6 @@
 
 #include "bindings.hpp"
 #include "regionlm/error.hpp"
-#include "regionlm/region/region.hpp"
 #include "regionlm/region/rle.hpp"
 
 namespace regionlm::python {
@@ -16,10 +17,14 @@ namespace {
 
 const char* kind_name(Region::Kind kind) {
   switch (kind) {
-    case Region::Kind::Mask: return "mask";
-    case Region::Kind::Box: return "box";
-    case Region::Kind::Polygon: return "polygon";
-    case Region::Kind::Rle: return "rle";
+    case Region::Kind::Mask:
+      return "mask";
+    case Region::Kind::Box:
+      return "box";
+    case Region::Kind::Polygon:
+      return "polygon";
+    case Region::Kind::Rle:
+      return "rle";
   }
   return "?";
 }
@@ -41,13 +46,15 @@ std::vector<cv::Point2d> polygon_points(nb::handle value, const std::string& wha
     return points;
   }
   if (!nb::isinstance<nb::sequence>(value)) {
-    throw ArgumentError(what + ": expected vertices as an N x 2 array, (x, y) pairs or a flat [x0, y0, x1, y1, ...] list");
+    throw ArgumentError(what +
+                        ": expected vertices as an N x 2 array, (x, y) pairs or a flat [x0, y0, x1, y1, ...] list");
   }
   const nb::sequence seq = nb::borrow<nb::sequence>(value);
   const size_t n = nb::len(seq);
   const bool flat = n > 0 && !nb::isinstance<nb::sequence>(seq[0]);
   if (flat) {
-    if (n % 2 != 0) throw ArgumentError(what + ": a flat vertex list needs an even number of coordinates, got " + std::to_string(n));
+    if (n % 2 != 0)
+      throw ArgumentError(what + ": a flat vertex list needs an even number of coordinates, got " + std::to_string(n));
     for (size_t i = 0; i < n; i += 2) points.emplace_back(nb::cast<double>(seq[i]), nb::cast<double>(seq[i + 1]));
     return points;
   }
@@ -101,7 +108,8 @@ void register_region(nb::module_& m) {
           },
           nb::arg("polygons"), "The union of several polygons (a COCO polygon segmentation with several parts).")
       .def_static(
-          "from_rle", [](nb::handle counts, int height, int width) { return rle_region(counts, height, width, "counts"); },
+          "from_rle",
+          [](nb::handle counts, int height, int width) { return rle_region(counts, height, width, "counts"); },
           nb::arg("counts"), nb::arg("height"), nb::arg("width"),
           "COCO RLE of a height x width mask: the compressed string (str or bytes) or the list of run\n"
           "lengths (column-major, first run = zeros).")
@@ -130,8 +138,8 @@ void register_region(nb::module_& m) {
           nb::arg("segmentation"),
           "A COCO annotation's `segmentation`: a list of flat polygons, or an RLE dict\n"
           "{'size': [h, w], 'counts': str | list[int]}.")
-      .def_prop_ro("kind", [](const Region& r) { return kind_name(r.kind()); },
-                   "'mask', 'box', 'polygon' or 'rle'.")
+      .def_prop_ro(
+          "kind", [](const Region& r) { return kind_name(r.kind()); }, "'mask', 'box', 'polygon' or 'rle'.")
       .def_prop_ro(
           "box",
           [](const Region& r) -> nb::object {
@@ -158,8 +166,7 @@ void register_region(nb::module_& m) {
         if (view.type() != CV_8UC1) view = view != 0;  // rle_encode reads CV_8UC1
         return rle_encode(view);
       },
-      nb::arg("mask"),
-      "COCO compressed RLE string of an H x W mask (non-zero = inside), as pycocotools writes it.");
+      nb::arg("mask"), "COCO compressed RLE string of an H x W mask (non-zero = inside), as pycocotools writes it.");
   m.def(
       "rle_decode",
       [](const std::string& counts, int height, int width) { return mat_to_numpy(rle_decode(counts, height, width)); },

@@ -1,4 +1,6 @@
 // regionlm.Sam (Segment Anything: predictor and automatic masks) and scribble sampling.
+#include "regionlm/sam/sam.hpp"
+
 #include <nanobind/stl/array.h>
 #include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/optional.h>
@@ -10,7 +12,6 @@
 #include "bindings.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/sam/automatic_mask_generator.hpp"
-#include "regionlm/sam/sam.hpp"
 #include "regionlm/sam/scribble.hpp"
 #include "regionlm/vision/image.hpp"
 
@@ -46,8 +47,10 @@ std::vector<sam::Point> points_of(const std::optional<nb::sequence>& points) {
 torch::Tensor mask_input_of(const std::optional<AnyArray>& array) {
   if (!array) return {};
   const AnyArray& a = *array;
-  if (a.device_type() != nb::device::cpu::value || a.dtype() != nb::dtype<float>() || (a.ndim() != 2 && a.ndim() != 3)) {
-    throw ShapeError("mask_input: expected float32 low-resolution logits [L, L] or [1, L, L] (Masks.low_res_logits[i])");
+  if (a.device_type() != nb::device::cpu::value || a.dtype() != nb::dtype<float>() ||
+      (a.ndim() != 2 && a.ndim() != 3)) {
+    throw ShapeError(
+        "mask_input: expected float32 low-resolution logits [L, L] or [1, L, L] (Masks.low_res_logits[i])");
   }
   std::vector<int64_t> sizes, strides;
   for (size_t i = 0; i < a.ndim(); ++i) {
@@ -102,7 +105,8 @@ nb::list points_list(const std::vector<sam::Point>& points) {
 }  // namespace
 
 void register_sam(nb::module_& m) {
-  nb::class_<sam::SamImage>(m, "SamImage", "An image after SAM's encoder (Sam.encode); reusable for any number of prompts.")
+  nb::class_<sam::SamImage>(m, "SamImage",
+                            "An image after SAM's encoder (Sam.encode); reusable for any number of prompts.")
       .def_prop_ro("height", &sam::SamImage::height, "Original image height, px.")
       .def_prop_ro("width", &sam::SamImage::width, "Original image width, px.")
       .def_prop_ro("encode_ms", &sam::SamImage::encode_ms, "Preprocessing + encoder wall time, ms.")
@@ -111,22 +115,27 @@ void register_sam(nb::module_& m) {
       });
 
   nb::class_<sam::Masks>(m, "Masks", "SAM's masks for one prompt, in the decoder's order (3 with multimask, else 1).")
-      .def_prop_ro("masks", [](const sam::Masks& x) { return tensor_to_numpy(x.masks); },
-                   "[C, H, W] bool array at the image's size.")
-      .def_prop_ro("iou_predictions", [](const sam::Masks& x) { return tensor_to_numpy(x.iou_predictions); },
-                   "[C] float32, the decoder's quality estimate.")
-      .def_prop_ro("low_res_logits", [](const sam::Masks& x) { return tensor_to_numpy(x.low_res_logits); },
-                   "[C, L, L] float32; an entry is reusable as predict(mask_input=...).")
+      .def_prop_ro(
+          "masks", [](const sam::Masks& x) { return tensor_to_numpy(x.masks); },
+          "[C, H, W] bool array at the image's size.")
+      .def_prop_ro(
+          "iou_predictions", [](const sam::Masks& x) { return tensor_to_numpy(x.iou_predictions); },
+          "[C] float32, the decoder's quality estimate.")
+      .def_prop_ro(
+          "low_res_logits", [](const sam::Masks& x) { return tensor_to_numpy(x.low_res_logits); },
+          "[C, L, L] float32; an entry is reusable as predict(mask_input=...).")
       .def("best", &sam::Masks::best, "Index of the highest predicted IoU.")
       .def("order", &sam::Masks::order, "Indices by predicted IoU, highest first.")
-      .def("mask", [](const sam::Masks& x, int64_t i) { return mat_to_numpy(x.mask(i)); }, nb::arg("i"),
-           "Mask i as an H x W uint8 0/1 array.")
+      .def(
+          "mask", [](const sam::Masks& x, int64_t i) { return mat_to_numpy(x.mask(i)); }, nb::arg("i"),
+          "Mask i as an H x W uint8 0/1 array.")
       .def("region", &sam::Masks::region, nb::arg("i"), "Mask i as a Region.")
       .def("__len__", &sam::Masks::count);
 
   nb::class_<sam::GeneratedMask>(m, "GeneratedMask", "One mask of generate_masks (SamAutomaticMaskGenerator's record).")
-      .def_prop_ro("segmentation", [](const sam::GeneratedMask& g) { return mat_to_numpy(g.segmentation); },
-                   "H x W uint8 0/1 array at the image's size.")
+      .def_prop_ro(
+          "segmentation", [](const sam::GeneratedMask& g) { return mat_to_numpy(g.segmentation); },
+          "H x W uint8 0/1 array at the image's size.")
       .def_ro("area", &sam::GeneratedMask::area, "Pixels inside.")
       .def_ro("bbox", &sam::GeneratedMask::bbox, "(x, y, w, h) as the reference writes it.")
       .def_ro("predicted_iou", &sam::GeneratedMask::predicted_iou, "The decoder's IoU estimate.")
@@ -163,8 +172,10 @@ void register_sam(nb::module_& m) {
            "Masks for one object: clicks (x, y[, label]) with label 1 foreground / 0 background, a box\n"
            "(x0, y0, x1, y1) and/or a previous mask's low_res_logits, in original-image pixels.\n"
            "ArgumentError names a bad field.")
-      .def_prop_ro("device", [](const sam::Sam& s) { return s.device().str(); }, "e.g. 'cpu'.")
-      .def_prop_ro("dtype", [](const sam::Sam& s) { return dtype_name(s.dtype()); }, "Parameter dtype.");
+      .def_prop_ro(
+          "device", [](const sam::Sam& s) { return s.device().str(); }, "e.g. 'cpu'.")
+      .def_prop_ro(
+          "dtype", [](const sam::Sam& s) { return dtype_name(s.dtype()); }, "Parameter dtype.");
 
   m.def("generate_masks", &generate, nb::arg("sam"), nb::arg("image"), nb::kw_only(),
         nb::arg("points_per_side") = kMaskDefaults.points_per_side,
@@ -188,15 +199,18 @@ void register_sam(nb::module_& m) {
         options.spacing = spacing;
         options.max_points = max_points;
         AnyArray array;
-        if (!nb::isinstance<nb::list>(scribble) && !nb::isinstance<nb::tuple>(scribble) && nb::try_cast(scribble, array) &&
-            array.ndim() == 2 && !(array.shape(1) == 2 && array.dtype() == nb::dtype<double>())) {
+        if (!nb::isinstance<nb::list>(scribble) && !nb::isinstance<nb::tuple>(scribble) &&
+            nb::try_cast(scribble, array) && array.ndim() == 2 &&
+            !(array.shape(1) == 2 && array.dtype() == nb::dtype<double>())) {
           return points_list(sam::scribble_points(mask_view(array, "scribble"), label, options));
         }
-        if (!nb::isinstance<nb::sequence>(scribble)) throw ArgumentError("scribble: expected (x, y) vertices or a mask array");
+        if (!nb::isinstance<nb::sequence>(scribble))
+          throw ArgumentError("scribble: expected (x, y) vertices or a mask array");
         std::vector<cv::Point2d> polyline;
         for (size_t i = 0; i < nb::len(scribble); ++i) {
           nb::handle p = scribble[i];
-          if (!nb::isinstance<nb::sequence>(p) || nb::len(p) != 2) throw ArgumentError("scribble: expected (x, y) vertices");
+          if (!nb::isinstance<nb::sequence>(p) || nb::len(p) != 2)
+            throw ArgumentError("scribble: expected (x, y) vertices");
           polyline.emplace_back(nb::cast<double>(p[0]), nb::cast<double>(p[1]));
         }
         return points_list(sam::scribble_points(polyline, label, options));
