@@ -9,7 +9,12 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/filesystem.h>  // every file: one caster per type across the module
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/variant.h>
+#include <nanobind/stl/vector.h>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -25,6 +30,17 @@ namespace nb = nanobind;
 
 /// Any numpy (or DLPack) array, read-only access.
 using AnyArray = nb::ndarray<nb::ro>;
+
+// Arguments read by hand (so that a wrong one is a regionlm.ArgumentError naming it), annotated
+// for the type stub with what they accept.
+/// A path or an H x W x 3 uint8 array.
+using PixelsArg = nb::typed<nb::handle, std::variant<std::filesystem::path, AnyArray>>;
+/// Polygon vertices: an N x 2 array, (x, y) pairs or a flat [x0, y0, x1, y1, ...] list.
+using VerticesArg =
+    nb::typed<nb::handle, std::variant<AnyArray, std::vector<std::pair<double, double>>, std::vector<double>>>;
+/// A Python callable (None when the argument's default, nb::none(), is taken).
+template <class Signature>
+using CallbackArg = nb::typed<nb::object, nb::typed<nb::callable, Signature>>;
 
 /// An image argument: a file path or an RGB pixel view (CV_8UC3 over the caller's array).
 using ImageInput = std::variant<std::filesystem::path, cv::Mat>;

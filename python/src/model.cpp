@@ -27,6 +27,10 @@ namespace {
 const GenerationOptions kGenerationDefaults;
 const LoadOptions kLoadDefaults;
 
+/// The image argument of encode / describe / describe_each / chat, as the stub shows it.
+using ModelImageArg = nb::typed<nb::handle, std::variant<EncodedImage, std::filesystem::path, AnyArray>>;
+using StepCallback = CallbackArg<std::optional<bool>(const Step&)>;
+
 /// Calls a Python callable from the computing thread: takes the GIL for the call, keeps the
 /// first exception it raises (rethrown by the binding once the computation returns).
 struct PythonCallback {
@@ -75,7 +79,7 @@ struct Generation {
   PythonCallback relay;
 
   Generation(int64_t max_new_tokens, float temperature, int64_t top_k, float top_p, float repetition_penalty,
-             uint64_t seed, std::vector<std::string> stop, nb::object on_step) {
+             uint64_t seed, std::vector<std::string> stop, StepCallback on_step) {
     options.max_new_tokens = max_new_tokens;
     options.temperature = temperature;
     options.top_k = top_k;
@@ -113,10 +117,10 @@ std::string default_prompt(const Model& model) {
   return model.family() == ModelFamily::Gpt4roi ? gpt4roi::kDetailedDescription : prompts::kShortDescription;
 }
 
-Answer describe(const Model& model, nb::handle image, const std::vector<Region>& regions,
+Answer describe(const Model& model, ModelImageArg image, const std::vector<Region>& regions,
                 const std::optional<std::string>& prompt, int64_t max_new_tokens, float temperature, int64_t top_k,
                 float top_p, float repetition_penalty, uint64_t seed, std::vector<std::string> stop,
-                nb::object on_step) {
+                StepCallback on_step) {
   const ImageArgument input = image_argument(image);
   const std::string question = prompt.value_or(default_prompt(model));
   Generation generation(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, std::move(stop),
@@ -132,10 +136,10 @@ Answer describe(const Model& model, nb::handle image, const std::vector<Region>&
   return std::move(*answer);
 }
 
-std::vector<Answer> describe_each(const Model& model, nb::handle image, const std::vector<Region>& regions,
+std::vector<Answer> describe_each(const Model& model, ModelImageArg image, const std::vector<Region>& regions,
                                   const std::optional<std::string>& prompt, int64_t max_new_tokens, float temperature,
                                   int64_t top_k, float top_p, float repetition_penalty, uint64_t seed,
-                                  std::vector<std::string> stop, nb::object on_step) {
+                                  std::vector<std::string> stop, StepCallback on_step) {
   const ImageArgument input = image_argument(image);
   const std::string question = prompt.value_or(default_prompt(model));
   Generation generation(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, std::move(stop),
@@ -162,7 +166,7 @@ struct Chat {
 
 Answer chat_ask(Chat& chat, const std::string& question, int64_t max_new_tokens, float temperature, int64_t top_k,
                 float top_p, float repetition_penalty, uint64_t seed, std::vector<std::string> stop,
-                nb::object on_step) {
+                StepCallback on_step) {
   Generation generation(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, std::move(stop),
                         std::move(on_step));
   std::optional<Answer> answer;
@@ -178,7 +182,7 @@ Answer chat_ask(Chat& chat, const std::string& question, int64_t max_new_tokens,
 Model load(const std::filesystem::path& dir, const std::string& device, const std::string& dtype,
            const std::string& quantize, const std::filesystem::path& vision_tower, const std::string& image_prefix,
            const std::string& conversation_template, bool strict_regions, bool reuse_image_prefix,
-           bool allow_unexpected_keys, nb::object on_progress) {
+           bool allow_unexpected_keys, CallbackArg<void(double, const std::string&)> on_progress) {
   LoadOptions options;
   options.device = device;
   options.dtype = dtype;
@@ -328,7 +332,7 @@ void register_model(nb::module_& m) {
           "FormatError or WeightError.")
       .def(
           "encode",
-          [](const Model& model, nb::handle image) {
+          [](const Model& model, ModelImageArg image) {
             const ImageArgument input = image_argument(image);
             nb::gil_scoped_release release;
             return encoded(model, input);
@@ -351,7 +355,7 @@ void register_model(nb::module_& m) {
                .c_str())
       .def(
           "chat",
-          [](const Model& model, nb::handle image, const std::vector<Region>& regions) {
+          [](const Model& model, ModelImageArg image, const std::vector<Region>& regions) {
             const ImageArgument input = image_argument(image);
             nb::gil_scoped_release release;
             return Chat{model.chat(encoded(model, input), regions)};

@@ -93,13 +93,13 @@ void register_region(nb::module_& m) {
       .def_static("from_box", &Region::from_box, nb::arg("x0"), nb::arg("y0"), nb::arg("x1"), nb::arg("y1"),
                   "A rectangle in pixels, far corner exclusive (COCO's [x, y, w, h] is from_box(x, y, x + w, y + h)).")
       .def_static(
-          "from_polygon", [](nb::handle points) { return Region::from_polygon(polygon_points(points, "points")); },
+          "from_polygon", [](VerticesArg points) { return Region::from_polygon(polygon_points(points, "points")); },
           nb::arg("points"),
           "A filled polygon: an N x 2 array, (x, y) pairs or a flat COCO list [x0, y0, x1, y1, ...];\n"
           "rasterised as pycocotools does.")
       .def_static(
           "from_polygons",
-          [](const nb::sequence& polygons) {
+          [](nb::typed<nb::sequence, VerticesArg> polygons) {
             std::vector<std::vector<cv::Point2d>> all;
             for (size_t i = 0; i < nb::len(polygons); ++i) {
               all.push_back(polygon_points(polygons[i], "polygons[" + std::to_string(i) + "]"));
@@ -109,13 +109,14 @@ void register_region(nb::module_& m) {
           nb::arg("polygons"), "The union of several polygons (a COCO polygon segmentation with several parts).")
       .def_static(
           "from_rle",
-          [](nb::handle counts, int height, int width) { return rle_region(counts, height, width, "counts"); },
+          [](nb::typed<nb::handle, std::variant<std::string, nb::bytes, std::vector<uint32_t>>> counts, int height,
+             int width) { return rle_region(counts, height, width, "counts"); },
           nb::arg("counts"), nb::arg("height"), nb::arg("width"),
           "COCO RLE of a height x width mask: the compressed string (str or bytes) or the list of run\n"
           "lengths (column-major, first run = zeros).")
       .def_static(
           "from_coco",
-          [](nb::handle segmentation) {
+          [](nb::typed<nb::handle, std::variant<nb::dict, std::vector<VerticesArg>>> segmentation) {
             if (nb::isinstance<nb::dict>(segmentation)) {
               const nb::dict rle = nb::borrow<nb::dict>(segmentation);
               if (!rle.contains("size") || !rle.contains("counts")) {

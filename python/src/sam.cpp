@@ -31,12 +31,16 @@ cv::Mat image_pixels(nb::handle value) {
   return std::get<cv::Mat>(input);
 }
 
-/// Clicks as (x, y) or (x, y, label) sequences.
-std::vector<sam::Point> points_of(const std::optional<nb::sequence>& points) {
+/// Clicks: (x, y) or (x, y, label), as the stub shows them.
+using ClicksArg =
+    nb::typed<nb::object, std::vector<std::variant<std::tuple<double, double>, std::tuple<double, double, int>>>>;
+
+std::vector<sam::Point> points_of(const ClicksArg& points) {
   std::vector<sam::Point> out;
-  if (!points) return out;
-  for (size_t i = 0; i < nb::len(*points); ++i) {
-    nb::handle p = (*points)[i];
+  if (points.is_none()) return out;
+  if (!nb::isinstance<nb::sequence>(points)) throw ArgumentError("points: expected a sequence of (x, y[, label])");
+  for (size_t i = 0; i < nb::len(points); ++i) {
+    nb::handle p = points[i];
     const size_t n = nb::isinstance<nb::sequence>(p) ? nb::len(p) : 0;
     if (n != 2 && n != 3) throw ArgumentError("points[" + std::to_string(i) + "]: expected (x, y) or (x, y, label)");
     out.push_back({nb::cast<double>(p[0]), nb::cast<double>(p[1]), n == 3 ? nb::cast<int>(p[2]) : 1});
@@ -61,7 +65,7 @@ torch::Tensor mask_input_of(const std::optional<AnyArray>& array) {
   return torch::from_blob(const_cast<void*>(a.data()), sizes, strides, torch::kFloat32).clone();
 }
 
-sam::Masks predict(const sam::Sam& model, const sam::SamImage& image, const std::optional<nb::sequence>& points,
+sam::Masks predict(const sam::Sam& model, const sam::SamImage& image, const ClicksArg& points,
                    const std::optional<std::array<double, 4>>& box, const std::optional<AnyArray>& mask_input,
                    bool multimask) {
   sam::Prompt prompt;
@@ -74,7 +78,7 @@ sam::Masks predict(const sam::Sam& model, const sam::SamImage& image, const std:
   return model.predict(image, prompt, options);
 }
 
-std::vector<sam::GeneratedMask> generate(const sam::Sam& model, nb::handle image, int points_per_side,
+std::vector<sam::GeneratedMask> generate(const sam::Sam& model, PixelsArg image, int points_per_side,
                                          int points_per_batch, double pred_iou_thresh, double stability_score_thresh,
                                          double stability_score_offset, double box_nms_thresh, int crop_n_layers,
                                          double crop_nms_thresh, double crop_overlap_ratio,
@@ -96,8 +100,8 @@ std::vector<sam::GeneratedMask> generate(const sam::Sam& model, nb::handle image
   return sam::generate_masks(model, pixels, o);
 }
 
-nb::list points_list(const std::vector<sam::Point>& points) {
-  nb::list out;
+nb::typed<nb::list, std::tuple<double, double, int>> points_list(const std::vector<sam::Point>& points) {
+  nb::typed<nb::list, std::tuple<double, double, int>> out;
   for (const sam::Point& p : points) out.append(nb::make_tuple(p.x, p.y, p.label));
   return out;
 }
@@ -161,7 +165,7 @@ void register_sam(nb::module_& m) {
           "them applies). Raises IoError, WeightError or ConfigError.")
       .def(
           "encode",
-          [](const sam::Sam& model, nb::handle image) {
+          [](const sam::Sam& model, PixelsArg image) {
             const cv::Mat pixels = image_pixels(image);
             nb::gil_scoped_release release;
             return model.encode(pixels);
@@ -194,7 +198,8 @@ void register_sam(nb::module_& m) {
 
   m.def(
       "scribble_points",
-      [](nb::handle scribble, int label, double spacing, int max_points) {
+      [](nb::typed<nb::handle, std::variant<std::vector<std::pair<double, double>>, AnyArray>> scribble, int label,
+         double spacing, int max_points) {
         sam::ScribbleOptions options;
         options.spacing = spacing;
         options.max_points = max_points;
