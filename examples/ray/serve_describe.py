@@ -15,10 +15,13 @@ import argparse
 import asyncio
 import base64
 import io
+import signal
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import ray
 from PIL import Image
 from ray import serve
 from starlette.requests import Request
@@ -177,7 +180,11 @@ def main():
     parser.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (8000)")
     parser.add_argument("--device", default="", help="regionlm device ('' = CUDA when available)")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
     args = parser.parse_args()
+    # SIGTERM ends like Ctrl-C: Ray's exit handler then stops the local cluster it started.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    ray.init(address=args.address)
     serve.start(http_options={"host": args.host, "port": args.port})
     serve.run(RegionDescriber.bind(args.model, args.device), route_prefix="/v1/regions/describe", blocking=True)
 
