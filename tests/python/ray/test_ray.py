@@ -32,6 +32,7 @@ def cluster():
     from ray import cloudpickle
     # Workers import regionlm (ctest's PYTHONPATH) and the example module by name.
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "examples" / "ray"), os.environ.get("PYTHONPATH", "")])
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # nothing leaves the machine
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the fault-injecting captioner below
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
