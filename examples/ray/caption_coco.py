@@ -33,20 +33,24 @@ def region_of(annotation):
 
 
 def done_annotation_ids(output):
-    """Annotation ids already in the output file (a last line cut off by a crash is dropped)."""
+    """Annotation ids already in the output file. From the first line that a crash cut off (not
+    parseable, or without its newline) on, the file is truncated: those regions are redone and
+    appends start on a clean line."""
     done = set()
     if not output.exists():
         return done
-    text = output.read_text()
+    data = output.read_bytes()
     good_end = 0
-    for line in text.splitlines(keepends=True):
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
         try:
             done.add(json.loads(line)["annotation_id"])
-            good_end += len(line)
-        except (json.JSONDecodeError, KeyError):
+        except (json.JSONDecodeError, KeyError, TypeError):
             break
-    if good_end != len(text):  # truncate a partial line so that appends start clean
-        with open(output, "r+") as f:
+        good_end += len(line)
+    if good_end != len(data):
+        with open(output, "r+b") as f:
             f.truncate(good_end)
     return done
 

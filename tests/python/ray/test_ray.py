@@ -108,6 +108,19 @@ def test_batch_pipeline_equals_library_survives_a_dead_worker_and_resumes(cluste
     assert lines == len(expected) and rows == expected
 
 
+def test_resume_point_drops_a_cut_off_line(tmp_path):
+    output = tmp_path / "captions.jsonl"
+    lines = [json.dumps({"image_id": 1, "annotation_id": i, "text": "a red star"}) + "\n" for i in (3, 4)]
+    cut = json.dumps({"image_id": 1, "annotation_id": 5, "text": "a blue"})  # complete JSON, newline lost
+    output.write_text("".join(lines) + cut)
+    assert caption_coco.done_annotation_ids(output) == {3, 4}
+    assert output.read_text() == "".join(lines)
+    output.write_text("".join(lines) + '{"image_id": 1, "annot')
+    assert caption_coco.done_annotation_ids(output) == {3, 4}
+    assert output.read_text() == "".join(lines)
+    assert caption_coco.done_annotation_ids(tmp_path / "absent.jsonl") == set()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
