@@ -140,7 +140,7 @@ cv::Mat mask_view(const AnyArray& a, const char* what) {
   return packed;
 }
 
-nb::object mat_to_numpy(const cv::Mat& mat) {
+nb::object mat_to_numpy(const cv::Mat& mat, bool writable) {
   if (!mat.isContinuous() || mat.channels() != 1) {
     throw ShapeError("mat_to_numpy: expected a continuous one-channel matrix");
   }
@@ -166,6 +166,7 @@ nb::object mat_to_numpy(const cv::Mat& mat) {
   void* data = owner->data;
   nb::capsule capsule(owner.get(), [](void* p) noexcept { delete static_cast<cv::Mat*>(p); });
   owner.release();
+  if (!writable) return nb::cast(nb::ndarray<nb::numpy, nb::ro>(data, 2, shape, capsule, nullptr, dtype));
   return nb::cast(nb::ndarray<nb::numpy>(data, 2, shape, capsule, nullptr, dtype));
 }
 
@@ -199,7 +200,7 @@ nb::object tensor_to_numpy(torch::Tensor tensor) {
   void* data = owner->data_ptr();
   nb::capsule capsule(owner.get(), [](void* p) noexcept { delete static_cast<torch::Tensor*>(p); });
   owner.release();
-  return nb::cast(nb::ndarray<nb::numpy>(data, shape.size(), shape.data(), capsule, nullptr, dtype));
+  return nb::cast(nb::ndarray<nb::numpy, nb::ro>(data, shape.size(), shape.data(), capsule, nullptr, dtype));
 }
 
 nb::object vector_to_numpy(std::vector<int64_t> values) {

@@ -58,9 +58,12 @@ cv::Mat mask_view(const AnyArray& array, const char* what);
 
 /// A CV_8UC1 / CV_32FC1 / ... matrix as a numpy array sharing its buffer (the array holds a
 /// reference to the Mat's data). Continuous matrices only (everything the library returns is).
-nb::object mat_to_numpy(const cv::Mat& mat);
-/// A tensor as a numpy array sharing its storage (moved to host memory first when it lives on
-/// a GPU; made contiguous when it is not). bool, uint8, int32, int64, float32, float64.
+/// `writable` = false for a view of an object's own state (e.g. GeneratedMask.segmentation).
+nb::object mat_to_numpy(const cv::Mat& mat, bool writable = true);
+/// A tensor as a read-only numpy array sharing its storage (moved to host memory first when it
+/// lives on a GPU; made contiguous when it is not): the tensors shown are an object's own state
+/// (Masks, EncodedImage), which other calls and threads read. bool, uint8, int32, int64, float32,
+/// float64.
 nb::object tensor_to_numpy(torch::Tensor tensor);
 /// `values` as a 1-D numpy array that owns them (moved, not copied).
 nb::object vector_to_numpy(std::vector<int64_t> values);

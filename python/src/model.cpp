@@ -277,7 +277,8 @@ void register_model(nb::module_& m) {
       .def_prop_ro("encode_ms", &EncodedImage::encode_ms, "Wall time of the encoding, ms.")
       .def_prop_ro(
           "image_tokens", [](const EncodedImage& e) { return tensor_to_numpy(e.image_tokens().to(torch::kFloat32)); },
-          "Projected image tokens [N, hidden] as float32 (a copy when the model's dtype is not float32).")
+          "Projected image tokens [N, hidden] as a read-only float32 array (a copy when the model's dtype is\n"
+          "not float32).")
       .def("__repr__", [](const EncodedImage& e) {
         return "<regionlm.EncodedImage " + std::to_string(e.height()) + "x" + std::to_string(e.width()) + ">";
       });

@@ -58,6 +58,7 @@ torch::Tensor mask_input_of(const std::optional<AnyArray>& array) {
   }
   std::vector<int64_t> sizes, strides;
   for (size_t i = 0; i < a.ndim(); ++i) {
+    if (a.stride(i) < 0) throw ShapeError("mask_input: reversed axes are not read; pass np.ascontiguousarray(...)");
     sizes.push_back(static_cast<int64_t>(a.shape(i)));
     strides.push_back(a.stride(i));
   }
@@ -121,7 +122,7 @@ void register_sam(nb::module_& m) {
   nb::class_<sam::Masks>(m, "Masks", "SAM's masks for one prompt, in the decoder's order (3 with multimask, else 1).")
       .def_prop_ro(
           "masks", [](const sam::Masks& x) { return tensor_to_numpy(x.masks); },
-          "[C, H, W] bool array at the image's size.")
+          "[C, H, W] bool array at the image's size (read-only view).")
       .def_prop_ro(
           "iou_predictions", [](const sam::Masks& x) { return tensor_to_numpy(x.iou_predictions); },
           "[C] float32, the decoder's quality estimate.")
@@ -138,8 +139,8 @@ void register_sam(nb::module_& m) {
 
   nb::class_<sam::GeneratedMask>(m, "GeneratedMask", "One mask of generate_masks (SamAutomaticMaskGenerator's record).")
       .def_prop_ro(
-          "segmentation", [](const sam::GeneratedMask& g) { return mat_to_numpy(g.segmentation); },
-          "H x W uint8 0/1 array at the image's size.")
+          "segmentation", [](const sam::GeneratedMask& g) { return mat_to_numpy(g.segmentation, false); },
+          "H x W uint8 0/1 array at the image's size (read-only view).")
       .def_ro("area", &sam::GeneratedMask::area, "Pixels inside.")
       .def_ro("bbox", &sam::GeneratedMask::bbox, "(x, y, w, h) as the reference writes it.")
       .def_ro("predicted_iou", &sam::GeneratedMask::predicted_iou, "The decoder's IoU estimate.")

@@ -135,6 +135,7 @@ def test_model_properties(model, scene):
     config = json.loads((MODEL_DIR / "config.json").read_text())
     assert model.context_length == config["max_position_embeddings"]
     assert scene.image_tokens.shape == (model.image_token_count, config["hidden_size"])
+    assert not scene.image_tokens.flags.writeable  # the encoded image is shared, immutable state
     assert (scene.height, scene.width) == read_rgb(SCENE_IMAGE).shape[:2]
     ids = model.tokenize("a blue square")
     assert ids.dtype == np.int64 and model.detokenize(ids.tolist()) == "a blue square"

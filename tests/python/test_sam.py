@@ -35,6 +35,7 @@ def test_clicks_and_box_match_cli(model, scene, sam, sam_dir):
     assert [a.tokens.tolist() for a in answers] == [a["tokens"] for a in cli]
 
     assert clicked.masks.shape == (3, scene.height, scene.width) and clicked.masks.dtype == np.bool_
+    assert not clicked.masks.flags.writeable  # a view of the Masks' own tensor
     assert len(clicked) == 3 and clicked.iou_predictions.shape == (3,)
     best = clicked.best()
     assert best == int(np.argmax(clicked.iou_predictions)) and clicked.order()[0] == best
@@ -55,6 +56,7 @@ def test_everything_matches_cli(model, scene, sam, sam_dir):
     answers = model.describe_each(scene, [g.region() for g in generated])
     assert [a.tokens.tolist() for a in answers] == [a["tokens"] for a in cli]
     first = generated[0]
+    assert not first.segmentation.flags.writeable
     assert first.segmentation.shape == (scene.height, scene.width) and first.area == int(first.segmentation.sum())
     x, y, w, h = first.bbox
     ys, xs = np.nonzero(first.segmentation)
@@ -73,6 +75,8 @@ def test_sam_errors(sam, tmp_path):
         sam.predict(image, points=[(5, 5)], mask_input=np.zeros((1, 10, 10), np.float32))
     with pytest.raises(regionlm.ShapeError, match="mask_input"):
         sam.predict(image, points=[(5, 5)], mask_input=np.zeros((1, 10, 10), np.int32))
+    with pytest.raises(regionlm.ShapeError, match="reversed"):
+        sam.predict(image, points=[(5, 5)], mask_input=np.zeros((1, 256, 256), np.float32)[:, ::-1])
     with pytest.raises(regionlm.IoError):
         regionlm.Sam.load(tmp_path / "no-sam-here")
     with pytest.raises(regionlm.ArgumentError, match="points_per_side"):
