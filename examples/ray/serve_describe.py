@@ -5,11 +5,12 @@
     python examples/ray/serve_describe.py --model models/tiny-shapes --port 8000
 
 Request: {"image": "<data URL or base64 PNG/JPEG>", "regions": [{"mask": RLE} | {"mask_png": ...} |
-{"box": [x0, y0, x1, y1]} | {"polygon": [[x, y], ...]}], "prompt": "...<region>...",
+{"box": [x0, y0, x1, y1]} | {"polygon": [[x, y], ...]} | {"points": [[x, y, label], ...]} |
+{"scribble": [[x, y], ...]}] or "everything": true (the last three with a SAM model),
+"prompt": "...<region>...",
 "max_tokens", "temperature", "top_p", "top_k", "seed", "repetition_penalty", "stop"}.
 Response: {"object": "regions.description", "model", "prompt", "regions": [{"id", "text",
-"finish_reason", "rle", "bbox", "area"}], "usage"} — as regionlm-server answers. SAM prompts
-(points, scribbles, "everything") are regionlm-server's; this deployment takes ready regions.
+"finish_reason", "rle", "bbox", "area"}], "usage"} — as regionlm-server answers.
 """
 import argparse
 import asyncio
@@ -64,10 +65,28 @@ def decode_image(value, param):
     return image
 
 
-def region_from_json(entry, index):
+def sam_points(value, param, with_labels):
+    """[[x, y(, label)], ...] -> clicks as tuples; a malformed entry is the client's 400 naming it."""
+    if not isinstance(value, list) or not value:
+        raise RequestError(400, param, f"{param}: expected a non-empty list of [x, y{', label' if with_labels else ''}]",
+                           "invalid_region")
+    points = []
+    for j, p in enumerate(value):
+        if not isinstance(p, list) or len(p) not in ((2, 3) if with_labels else (2,)) or \
+                not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p):
+            raise RequestError(400, f"{param}[{j}]", f"{param}[{j}]: expected [x, y{', label' if with_labels else ''}]",
+                               "invalid_region")
+        points.append(tuple(p))
+    return points
+
+
+def region_from_json(entry, index, segment):
+    """One entry of `regions`; `segment(points)` turns SAM clicks into the best mask's region
+    (None without a SAM model)."""
     param = f"regions[{index}]"
     if not isinstance(entry, dict) or len(entry) != 1:
-        raise RequestError(400, param, f"{param}: expected one of mask, mask_png, box, polygon", "invalid_region")
+        raise RequestError(400, param, f"{param}: expected one of mask, mask_png, box, polygon, points, scribble",
+                           "invalid_region")
     kind, value = next(iter(entry.items()))
     if kind == "mask":
         return regionlm.Region.from_coco(value)
@@ -80,8 +99,14 @@ def region_from_json(entry, index):
         return regionlm.Region.from_box(*map(float, value))
     if kind == "polygon":
         return regionlm.Region.from_polygon(value)
-    raise RequestError(400, param, f"{param}: unknown region kind '{kind}' (points and scribbles need "
-                                   "regionlm-server --sam)", "invalid_region")
+    if kind in ("points", "scribble"):
+        if segment is None:
+            raise RequestError(400, param, f"{param}: {kind} need a SAM model (sam_dir)", "sam_unavailable")
+        points = sam_points(value, f"{param}.{kind}", with_labels=kind == "points")
+        if kind == "scribble":  # a positive stroke, sampled into clicks as regionlm-server does
+            points = regionlm.scribble_points(points)
+        return segment(points, f"{param}.{kind}")
+    raise RequestError(400, param, f"{param}: unknown region kind '{kind}'", "invalid_region")
 
 
 def generation_from_json(body):
@@ -109,10 +134,29 @@ def finish_reason(answer):
 class RegionDescriber:
     """One replica: one Model; requests run in threads (the GIL is released while it computes)."""
 
-    def __init__(self, model_dir, device="", threads=1):
+    def __init__(self, model_dir, device="", threads=1, sam_dir=None):
         regionlm.set_num_threads(int(threads))
         self.model = regionlm.Model.load(model_dir, device=device)
         self.model_id = Path(model_dir).name
+        # Segment Anything for "points", "scribble" and "everything" (as regionlm-server --sam).
+        self.sam = regionlm.Sam.load(sam_dir, device=self.model.device) if sam_dir else None
+
+    def segmenter(self, pixels):
+        """segment(points, param) -> the region of the mask SAM rates best; SAM's encoder runs
+        at most once per request."""
+        if self.sam is None:
+            return None
+        embedded = []
+
+        def segment(points, param):
+            if not embedded:
+                embedded.append(self.sam.encode(pixels))
+            try:
+                masks = self.sam.predict(embedded[0], points=points)
+            except regionlm.ArgumentError as e:
+                raise RequestError(422, param, f"{param}: {e}", "invalid_region") from None
+            return masks.region(masks.best())
+        return segment
 
     def describe(self, body):
         if not isinstance(body, dict):
@@ -120,10 +164,20 @@ class RegionDescriber:
         if "image" not in body:
             raise RequestError(400, "image", "image: required", "missing_field")
         pixels = np.asarray(decode_image(body["image"], "image").convert("RGB"))
-        entries = body.get("regions")
-        if not isinstance(entries, list) or not entries:
-            raise RequestError(400, "regions", "regions: expected a non-empty list", "invalid_type")
-        regions = [region_from_json(entry, i) for i, entry in enumerate(entries)]
+        if body.get("everything"):
+            if self.sam is None:
+                raise RequestError(400, "everything", "everything: needs a SAM model (sam_dir)", "sam_unavailable")
+            regions = [m.region() for m in regionlm.generate_masks(self.sam, pixels)]
+            if not regions:
+                raise RequestError(422, "everything", "SAM's automatic mask generator found no region in the image",
+                                   "no_region")
+        else:
+            entries = body.get("regions")
+            if not isinstance(entries, list) or not entries:
+                raise RequestError(400, "regions", "regions: expected a non-empty list (or \"everything\": true)",
+                                   "invalid_type")
+            segment = self.segmenter(pixels)
+            regions = [region_from_json(entry, i, segment) for i, entry in enumerate(entries)]
         prompt = body.get("prompt", self.model.default_prompt)
         generation = generation_from_json(body)
         masks = []
@@ -170,8 +224,9 @@ class RegionDescriber:
 
 
 def app(args):
-    """`serve run examples.ray.serve_describe:app model_dir=DIR [device=cuda]`."""
-    return RegionDescriber.bind(args["model_dir"], args.get("device", ""), int(args.get("threads", 1)))
+    """`serve run examples.ray.serve_describe:app model_dir=DIR [device=cuda] [sam_dir=PATH]`."""
+    return RegionDescriber.bind(args["model_dir"], args.get("device", ""), int(args.get("threads", 1)),
+                                args.get("sam_dir"))
 
 
 def main():
@@ -180,13 +235,15 @@ def main():
     parser.add_argument("--host", default="127.0.0.1", help="listen address (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (8000)")
     parser.add_argument("--device", default="", help="regionlm device ('' = CUDA when available)")
+    parser.add_argument("--sam", default=None, help="Segment Anything weights: points, scribble, everything")
     parser.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
     args = parser.parse_args()
     # SIGTERM ends like Ctrl-C: Ray's exit handler then stops the local cluster it started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     ray.init(address=args.address)
     serve.start(http_options={"host": args.host, "port": args.port})
-    serve.run(RegionDescriber.bind(args.model, args.device), route_prefix="/v1/regions/describe", blocking=True)
+    serve.run(RegionDescriber.bind(args.model, args.device, 1, args.sam), route_prefix="/v1/regions/describe",
+              blocking=True)
 
 
 if __name__ == "__main__":

@@ -385,6 +385,7 @@ std::vector<GeneratedMask> generate_masks(const Sam& sam, const cv::Mat& rgb8, c
   }
 
   std::vector<GeneratedMask> out;
+  if (all.size() == 0) return out;  // nothing passed the filters (the reference returns []); no tensors to read
   const auto boxes = all.boxes.to(torch::kFloat64);
   for (int64_t i = 0; i < all.size(); ++i) {
     GeneratedMask g;

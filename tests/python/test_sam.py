@@ -1,10 +1,12 @@
 """regionlm.Sam and generate_masks against regionlm-describe's --sam paths, on the small random SAM
 the C++ SAM tests build (tests/sam/sam_reference.py)."""
+import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 import regionlm
 from conftest import ROOT, SCENE_IMAGE, describe_cli, read_rgb
@@ -61,6 +63,23 @@ def test_everything_matches_cli(model, scene, sam, sam_dir):
     x, y, w, h = first.bbox
     ys, xs = np.nonzero(first.segmentation)
     assert (x, y) == (xs.min(), ys.min()) and (x + w, y + h) == (xs.max(), ys.max())
+
+
+def reference_masks(sam_dir, image_path, out_path, options):
+    """segment-anything's SamAutomaticMaskGenerator on the same weights, image and options."""
+    subprocess.run([sys.executable, str(ROOT / "tests" / "sam" / "sam_reference.py"), "amg", str(sam_dir), "vit-amg",
+                    str(image_path), str(out_path), json.dumps(options)], check=True, timeout=300)
+    return load_file(str(out_path))
+
+
+def test_generate_masks_finding_nothing_matches_segment_anything(sam, sam_dir, tmp_path):
+    # On a 12 x 12 grid the random SAM's masks all fail the default filters: the reference returns
+    # [] and so must generate_masks (it used to raise reading the empty result's tensors). The
+    # non-empty case: test_everything_matches_cli here, the C++ AMG parity tests in tests/sam.
+    options = {"points_per_side": 12}
+    reference = reference_masks(sam_dir, SCENE_IMAGE, tmp_path / "reference.safetensors", options)
+    generated = regionlm.generate_masks(sam, SCENE_IMAGE, **options)
+    assert len(generated) == reference["area"].shape[0] == 0
 
 
 def test_sam_errors(sam, tmp_path):

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -127,14 +128,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_serve_deployment_answers_over_http(cluster, dataset):
+@pytest.fixture(scope="module")
+def sam_dir(tmp_path_factory):
+    """The small random SAM of the C++ SAM tests (tests/sam/sam_reference.py)."""
+    out = tmp_path_factory.mktemp("sam")
+    subprocess.run([sys.executable, str(ROOT / "tests" / "sam" / "sam_reference.py"), "model", "vit-amg", str(out),
+                    "--config"], check=True, timeout=300)
+    return out
+
+
+def test_serve_deployment_answers_over_http(cluster, dataset, sam_dir):
     from ray import serve
 
     import serve_describe
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
-        serve.run(serve_describe.RegionDescriber.bind(str(MODEL_DIR), "cpu"), route_prefix="/v1/regions/describe")
+        serve.run(serve_describe.RegionDescriber.bind(str(MODEL_DIR), "cpu", 1, str(sam_dir)),
+                  route_prefix="/v1/regions/describe")
         url = f"http://127.0.0.1:{port}/v1/regions/describe"
         image_path = dataset / "scene_03.png"
         pixels = np.asarray(Image.open(image_path).convert("RGB"))
@@ -157,9 +168,34 @@ def test_serve_deployment_answers_over_http(cluster, dataset):
         assert reply["regions"][1]["rle"]["counts"] == regionlm.rle_encode(mask)
         assert reply["usage"]["completion_tokens"] == sum(a.timings.generated_tokens for a in answers)
 
+        # SAM regions (clicks, a scribble) and "everything" against the library's SAM on the same
+        # pixels: the bundled scene, where the random SAM finds a mask.
+        pixels = np.asarray(Image.open(SCENE_DIR / "image.png").convert("RGB"))
+        image = "data:image/png;base64," + base64.b64encode((SCENE_DIR / "image.png").read_bytes()).decode()
+        sam = regionlm.Sam.load(sam_dir)
+        embedded = sam.encode(pixels)
+        clicked = sam.predict(embedded, points=[(150, 180, 1), (40, 40, 0)])
+        stroked = sam.predict(embedded, points=regionlm.scribble_points([(20, 20), (60, 20)]))
+        sam_body = {"image": image, "max_tokens": 12,
+                    "regions": [{"points": [[150, 180, 1], [40, 40, 0]]}, {"scribble": [[20, 20], [60, 20]]}]}
+        reply = requests.post(url, json=sam_body, timeout=120).json()
+        answers = model.describe_each(pixels, [clicked.region(clicked.best()), stroked.region(stroked.best())],
+                                      max_new_tokens=12)
+        assert [r["text"] for r in reply["regions"]] == [a.text for a in answers]
+        assert reply["regions"][0]["rle"]["counts"] == regionlm.rle_encode(clicked.mask(clicked.best()))
+        everything = requests.post(url, json={"image": image, "everything": True, "max_tokens": 12}, timeout=120).json()
+        generated = regionlm.generate_masks(sam, pixels)
+        answers = model.describe_each(pixels, [g.region() for g in generated], max_new_tokens=12)
+        assert [r["text"] for r in everything["regions"]] == [a.text for a in answers] and answers
+        assert [r["area"] for r in everything["regions"]] == [g.area for g in generated]
+
         wrong = requests.post(url, json={**body, "prompt": "Is <region1> left of <region2>?"}, timeout=60)
         assert wrong.status_code == 422 and wrong.json()["error"]["param"] == "prompt"
         broken = requests.post(url, json={**body, "image": "data:image/png;base64,AAAA"}, timeout=60)
         assert broken.status_code == 400 and broken.json()["error"]["param"] == "image"
+        bad_click = requests.post(url, json={**sam_body, "regions": [{"points": [[150, "x"]]}]}, timeout=60)
+        assert bad_click.status_code == 400 and bad_click.json()["error"]["param"] == "regions[0].points[0]"
+        outside = requests.post(url, json={**sam_body, "regions": [{"points": [[5000, 5]]}]}, timeout=60)
+        assert outside.status_code == 422 and outside.json()["error"]["param"] == "regions[0].points"
     finally:
         serve.shutdown()
