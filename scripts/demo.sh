@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: describes every region of the bundled tiny-shapes scene with the shipped
 # models/tiny-shapes, prints each region's answer and writes the scene with the regions
-# outlined and labelled.
+# outlined and labelled. Nothing is downloaded.
 #   bash scripts/demo.sh [BUILD_DIR]     (default: build; `make demo` builds it first)
 # DEMO_OUT=DIR puts the picture elsewhere (default: BUILD_DIR/demo).
 set -euo pipefail
@@ -45,3 +45,4 @@ for question in "Is <region1> left of <region2>?" "Are <region1> and <region2> t
     --mask "$scene/mask_0.png" --mask "$scene/mask_1.png" --prompt "$question")"
   echo "$question  (region1 = mask_0, region2 = mask_1)  ->  $answer"
 done
+

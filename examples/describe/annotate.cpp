@@ -93,7 +93,7 @@ std::vector<std::string> wrap(const std::string& text, int width, double scale, 
 
 void write_annotated_image(const cv::Mat& rgb8, const std::vector<cv::Mat>& masks,
                            const std::vector<std::string>& labels, const std::string& caption,
-                           const std::filesystem::path& out) {
+                           const std::filesystem::path& out, const std::vector<sam::Point>& clicks) {
   const int factor = std::max(1, static_cast<int>(std::ceil(static_cast<double>(kMinShortSide) /
                                                             std::min(rgb8.rows, rgb8.cols))));
   cv::Mat canvas;
@@ -110,6 +110,13 @@ void write_annotated_image(const cv::Mat& rgb8, const std::vector<cv::Mat>& mask
     cv::findContours(mask, contours, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
     cv::drawContours(canvas, contours, -1, kPalette[i % std::size(kPalette)], std::max(2, thickness + 1), cv::LINE_AA);
     boxes.push_back(cv::boundingRect(mask));
+  }
+  const int radius = std::max(4, std::min(canvas.rows, canvas.cols) / 80);
+  for (const sam::Point& p : clicks) {
+    const cv::Point centre(static_cast<int>((p.x + 0.5) * factor), static_cast<int>((p.y + 0.5) * factor));
+    cv::circle(canvas, centre, radius + 2, cv::Scalar(255, 255, 255), cv::FILLED, cv::LINE_AA);
+    cv::circle(canvas, centre, radius, p.label == 1 ? cv::Scalar(0, 200, 0) : cv::Scalar(220, 0, 0), cv::FILLED,
+               cv::LINE_AA);
   }
   LabelPlacer placer(canvas, scale, thickness);
   for (size_t i = 0; i < masks.size() && i < labels.size(); ++i) {
@@ -128,15 +135,19 @@ void write_annotated_image(const cv::Mat& rgb8, const std::vector<cv::Mat>& mask
     cv::vconcat(canvas, bar, canvas);
   }
 
+  write_rgb_image(canvas, out);
+}
+
+void write_rgb_image(const cv::Mat& rgb8, const std::filesystem::path& out) {
   cv::Mat bgr;
-  cv::cvtColor(canvas, bgr, cv::COLOR_RGB2BGR);
+  cv::cvtColor(rgb8, bgr, cv::COLOR_RGB2BGR);
   bool written = false;
   try {
     written = cv::imwrite(out.string(), bgr);
   } catch (const cv::Exception& e) {
-    throw IoError("cannot write annotated image " + out.string() + ": " + e.what());
+    throw IoError("cannot write image " + out.string() + ": " + e.what());
   }
-  if (!written) throw IoError("cannot write annotated image " + out.string());
+  if (!written) throw IoError("cannot write image " + out.string());
 }
 
 }  // namespace regionlm::examples

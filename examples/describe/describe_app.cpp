@@ -13,8 +13,11 @@
 #include "regionlm/error.hpp"
 #include "regionlm/gpt4roi/prompt.hpp"
 #include "regionlm/model.hpp"
+#include "regionlm/region/rle.hpp"
 #include "regionlm/sam/automatic_mask_generator.hpp"
 #include "regionlm/sam/sam.hpp"
+#include "regionlm/som/mark_references.hpp"
+#include "regionlm/som/set_of_marks.hpp"
 #include "regionlm/vision/image.hpp"
 
 namespace regionlm::examples {
@@ -105,7 +108,7 @@ sam::Point parse_point(const std::string& text) {
 /// The regions in command-line order. With a segmenter, a run of consecutive --point flags is
 /// one SAM prompt and --box becomes a SAM box prompt; each gives the mask SAM predicts best.
 std::vector<Region> resolve_regions(const std::vector<RegionArgument>& arguments, const sam::Sam* segmenter,
-                                    const cv::Mat& rgb, sam::SamImage& encoded) {
+                                    const cv::Mat& rgb, sam::SamImage& encoded, std::vector<sam::Point>& clicks) {
   std::vector<Region> regions;
   const auto segment = [&](const sam::Prompt& prompt) {
     if (encoded.empty()) encoded = segmenter->encode(rgb);
@@ -124,6 +127,7 @@ std::vector<Region> resolve_regions(const std::vector<RegionArgument>& arguments
     } else {
       for (; i < arguments.size() && arguments[i].kind == RegionArgument::Kind::Point; ++i) {
         prompt.points.push_back(parse_point(arguments[i].value));
+        clicks.push_back(prompt.points.back());
       }
       --i;  // the loop's ++i moves past the run
     }
@@ -132,6 +136,46 @@ std::vector<Region> resolve_regions(const std::vector<RegionArgument>& arguments
   return regions;
 }
 
+
+/// SAM's automatic masks, numbered as Set-of-Mark numbers them: the largest mask is region 1.
+std::vector<sam::GeneratedMask> everything_by_area(const sam::Sam& segmenter, const cv::Mat& rgb, int points_per_side) {
+  sam::AutomaticMaskOptions options;
+  options.points_per_side = points_per_side;
+  std::vector<sam::GeneratedMask> masks = sam::generate_masks(segmenter, rgb, options);
+  std::stable_sort(masks.begin(), masks.end(),
+                   [](const sam::GeneratedMask& a, const sam::GeneratedMask& b) { return a.area > b.area; });
+  return masks;
+}
+
+/// The answer fields of one JSON entry: text, the regions it names, tokens, stop reason.
+void put_answer(nlohmann::json& entry, const Answer& answer, size_t num_regions) {
+  entry["text"] = answer.text;
+  entry["refers_to"] = som::referenced_marks(answer.text, static_cast<int>(num_regions));
+  entry["tokens"] = answer.tokens;
+  entry["stop_reason"] = to_string(answer.stop_reason);
+}
+
+/// --everything --json: {"regions": [{"id", "rle", "bbox", "area", "predicted_iou",
+/// "stability_score", "text", "refers_to", "tokens", "stop_reason"}], ...}; with a prompt that is
+/// not asked of each region, the one answer is "answer" beside the regions.
+nlohmann::json everything_json(const std::vector<sam::GeneratedMask>& masks, const Output& out, bool per_region) {
+  nlohmann::json regions = nlohmann::json::array();
+  for (size_t i = 0; i < masks.size(); ++i) {
+    const sam::GeneratedMask& m = masks[i];
+    nlohmann::json entry;
+    entry["id"] = i + 1;
+    entry["rle"] = {{"size", {m.segmentation.rows, m.segmentation.cols}}, {"counts", rle_encode(m.segmentation)}};
+    entry["bbox"] = {m.bbox[0], m.bbox[1], m.bbox[2], m.bbox[3]};
+    entry["area"] = m.area;
+    entry["predicted_iou"] = m.predicted_iou;
+    entry["stability_score"] = m.stability_score;
+    if (per_region) put_answer(entry, out.answers[i], masks.size());
+    regions.push_back(entry);
+  }
+  nlohmann::json result = {{"regions", regions}};
+  if (!per_region) put_answer(result["answer"], out.answers.front(), masks.size());
+  return result;
+}
 }  // namespace
 
 int describe_main(int argc, char** argv) {
@@ -141,7 +185,9 @@ int describe_main(int argc, char** argv) {
     std::string prompt;
     std::string annotate;
     std::string sam_location;
+    std::string marks;
     bool everything = false;
+    int64_t points_per_side = 32;
     bool stream = false;
     bool json = false;
     ArgumentParser parser(kProgram,
@@ -158,11 +204,23 @@ int describe_main(int argc, char** argv) {
                   [&common](const std::string& v) { common.regions.push_back({RegionArgument::Kind::Point, v}); });
     parser.option("sam", "PATH", "Segment Anything weights (file or directory): --point and --box become SAM prompts",
                   &sam_location);
-    parser.flag("everything", "describe every region SAM's automatic mask generator finds (needs --sam)", &everything);
+    parser.flag("everything",
+                "describe every region SAM's automatic mask generator finds (needs --sam); regions are numbered "
+                "as Set-of-Mark numbers them, the largest first",
+                &everything);
+    parser.option("points-per-side", "N", "--everything: side of the automatic generator's point grid (default 32)",
+                  &points_per_side);
     parser.option("prompt", "TEXT", "the question (default: the model's description of each region)", &prompt);
     parser.flag("stream", "print the answer while it is generated", &stream);
     parser.flag("json", "print one JSON object with answers, token ids and timings", &json);
-    parser.option("annotate", "OUT.png", "also write the image with each region outlined and labelled", &annotate);
+    parser.option("annotate", "OUT.png",
+                  "also write the image with each region outlined and labelled with its answer (with --everything: "
+                  "Set-of-Mark marks labelled with the answers)",
+                  &annotate);
+    parser.option("marks", "OUT.png",
+                  "also write the Set-of-Mark image: each region filled, outlined and numbered as region k (the "
+                  "picture a vision-language model reads)",
+                  &marks);
     if (!parser.parse(argc, argv)) return 0;
     if (json && stream) throw UsageError("--stream and --json cannot be combined");
 
@@ -171,10 +229,15 @@ int describe_main(int argc, char** argv) {
     const cv::Mat rgb = vision::load_image(common.image);
     std::optional<sam::Sam> segmenter;
     if (!sam_location.empty()) segmenter = sam::Sam::load(sam_location);
+    if (points_per_side < 1 || points_per_side > 256) throw UsageError("--points-per-side must be in 1..256");
     sam::SamImage sam_image;
-    std::vector<Region> regions = resolve_regions(common.regions, segmenter ? &*segmenter : nullptr, rgb, sam_image);
+    std::vector<sam::Point> clicks;
+    std::vector<Region> regions =
+        resolve_regions(common.regions, segmenter ? &*segmenter : nullptr, rgb, sam_image, clicks);
+    std::vector<sam::GeneratedMask> generated;
     if (everything) {
-      for (const sam::GeneratedMask& mask : sam::generate_masks(*segmenter, rgb)) regions.push_back(mask.region());
+      generated = everything_by_area(*segmenter, rgb, static_cast<int>(points_per_side));
+      for (const sam::GeneratedMask& mask : generated) regions.push_back(mask.region());
       if (regions.empty()) throw ArgumentError("SAM's automatic mask generator found no region in " + common.image);
     }
     if (prompt.empty() && regions.empty()) {
@@ -194,6 +257,7 @@ int describe_main(int argc, char** argv) {
     GenerationOptions generation = common.generation;
     Output out;
     const bool each = asks_each_region(prompt, regions.size());
+    const bool per_region = each || regions.size() == 1;  // one answer per region
     if (each && stream) {
       // Streams stay readable one region at a time.
       for (size_t r = 0; r < regions.size(); ++r) {
@@ -222,14 +286,25 @@ int describe_main(int argc, char** argv) {
     }
 
     std::string annotated;
+    std::vector<cv::Mat> masks;
+    if (!annotate.empty() || !marks.empty()) {
+      for (const Region& region : regions) masks.push_back(region.rasterize(rgb.rows, rgb.cols));
+    }
+    som::MarkOptions mark_options;
+    mark_options.numbering = som::Numbering::InOrder;  // mark k is region k
+    if (!marks.empty()) write_rgb_image(som::draw_marks(rgb, masks, mark_options).image, marks);
     if (!annotate.empty()) {
-      std::vector<cv::Mat> masks;
-      std::vector<std::string> labels;
-      for (size_t r = 0; r < regions.size(); ++r) {
-        masks.push_back(regions[r].rasterize(rgb.rows, rgb.cols));
-        labels.push_back(std::to_string(r + 1) + (each ? ": " + out.answers[r].text : ""));
+      if (everything) {
+        std::vector<std::string> captions;
+        for (size_t r = 0; r < regions.size() && per_region; ++r) captions.push_back(out.answers[r].text);
+        write_rgb_image(som::draw_marks(rgb, masks, mark_options, captions).image, annotate);
+      } else {
+        std::vector<std::string> labels;
+        for (size_t r = 0; r < regions.size(); ++r) {
+          labels.push_back(std::to_string(r + 1) + (each ? ": " + out.answers[r].text : ""));
+        }
+        write_annotated_image(rgb, masks, labels, each ? "" : out.answers.front().text, annotate, clicks);
       }
-      write_annotated_image(rgb, masks, labels, each ? "" : out.answers.front().text, annotate);
       annotated = annotate;
     }
 
@@ -244,8 +319,16 @@ int describe_main(int argc, char** argv) {
       for (const std::string& note : notes) std::cerr << "note: " << note << "\n";
     }
 
-    if (json) {
+    if (json && everything) {
+      nlohmann::json result = everything_json(generated, out, per_region);
+      result["prompt"] = prompt;
+      result["timings"] = to_json(out, regions.size(), load_ms, image.encode_ms(), ms_since(start))["timings"];
+      if (!annotated.empty()) result["annotated_image"] = annotated;
+      if (!marks.empty()) result["marks_image"] = marks;
+      std::cout << result.dump() << std::endl;
+    } else if (json) {
       nlohmann::json result = to_json(out, regions.size(), load_ms, image.encode_ms(), ms_since(start));
+      if (!marks.empty()) result["marks_image"] = marks;
       result["prompt"] = prompt;
       if (!annotated.empty()) result["annotated_image"] = annotated;
       std::cout << result.dump() << std::endl;
@@ -257,6 +340,7 @@ int describe_main(int argc, char** argv) {
         }
       }
       if (!annotated.empty()) std::cout << "annotated image: " << annotated << "\n";
+      if (!marks.empty()) std::cout << "marked image: " << marks << "\n";
       if (common.verbose) {
         const nlohmann::json t = to_json(out, regions.size(), load_ms, image.encode_ms(), ms_since(start))["timings"];
         std::cerr << "timings: " << t.dump() << "\n";

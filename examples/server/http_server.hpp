@@ -20,7 +20,8 @@ namespace regionlm::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";  // --host: address to bind; default loopback only
   int port = 8080;                 // --port; 0 = any free port (printed)
-  int threads = 2;                 // --threads: requests answered at once (worker threads); default 2
+  int threads = 2;                 // --threads: requests answered at once (worker threads); default
+                                   // max(2, --batch) in regionlm-server
   size_t max_queue = 16;           // --max-queue: requests waiting for a worker beyond those; more = 429
   std::string api_key;             // --api-key: required as "Authorization: Bearer KEY" on /v1/*; "" = none
   size_t image_cache_mb = 512;     // --image-cache-mb: LRU budget of decoded/encoded images, MiB

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -47,7 +48,8 @@ int server_main(int argc, char** argv) {
   try {
     std::string model_dir, sam_path, device, dtype;
     server::ServerOptions options;
-    int64_t port = options.port, threads = options.threads, max_queue = static_cast<int64_t>(options.max_queue);
+    int64_t batch = 8, threads = 0;
+    int64_t port = options.port, max_queue = static_cast<int64_t>(options.max_queue);
     int64_t cache_mb = static_cast<int64_t>(options.image_cache_mb);
     float timeout = static_cast<float>(options.timeout_s);
     int64_t body_mb = static_cast<int64_t>(options.max_body_mb), read_timeout = options.read_timeout_s;
@@ -59,7 +61,11 @@ int server_main(int argc, char** argv) {
                   "/v1/segment and \"everything\"", &sam_path);
     parser.option("host", "ADDR", "address to listen on (default 127.0.0.1: this machine only)", &options.host);
     parser.option("port", "N", "port (default 8080; 0 = any free port)", &port);
-    parser.option("threads", "N", "requests answered at once (default 2)", &threads);
+    parser.option("threads", "N", "requests answered at once (default: --batch, at least 2)", &threads);
+    parser.option("batch", "N",
+                  "answers decoded together: concurrent requests join one decode batch of up to N rows "
+                  "between its steps (continuous batching; default 8; 1 = each request decodes alone)",
+                  &batch);
     parser.option("max-queue", "N", "requests waiting beyond those; more get 429 (default 16)", &max_queue);
     parser.option("api-key", "KEY", "require \"Authorization: Bearer KEY\" on /v1/* (default: none)", &options.api_key);
     parser.option("image-cache-mb", "N", "memory for cached images and their features, MiB (default 512; 0 = off)",
@@ -79,7 +85,8 @@ int server_main(int argc, char** argv) {
       return v;
     };
     options.port = static_cast<int>(check(port, 0, 65535, "--port"));
-    options.threads = static_cast<int>(check(threads, 1, 256, "--threads"));
+    check(batch, 1, 256, "--batch");
+    options.threads = static_cast<int>(threads == 0 ? std::max<int64_t>(2, batch) : check(threads, 1, 256, "--threads"));
     options.max_queue = static_cast<size_t>(check(max_queue, 0, 4096, "--max-queue"));
     options.image_cache_mb = static_cast<size_t>(check(cache_mb, 0, 1 << 20, "--image-cache-mb"));
     if (!(timeout >= 0.001f && timeout <= 86400.f)) throw UsageError("--timeout must be in [0.001, 86400] seconds");
@@ -90,6 +97,7 @@ int server_main(int argc, char** argv) {
     LoadOptions load;
     load.device = device;
     load.dtype = dtype;
+    load.batch_rows = batch;
     const Model model = Model::load(model_dir, load);
     std::optional<sam::Sam> segmenter;
     if (!sam_path.empty()) {

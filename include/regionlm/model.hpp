@@ -30,6 +30,7 @@
 #include "regionlm/config.hpp"
 #include "regionlm/encoded_image.hpp"
 #include "regionlm/generation_options.hpp"
+#include "regionlm/llm/batcher_stats.hpp"
 #include "regionlm/osprey.hpp"
 #include "regionlm/prompts.hpp"
 #include "regionlm/region/region.hpp"
@@ -88,6 +89,13 @@ struct LoadOptions {
   /// GPT4RoI: the same layers, quantized once its decoder has loaded (so loading briefly
   /// holds the float decoder); its CLIP tower and region branch stay in floating point.
   std::string quantize;
+  /// Continuous batching: with N > 1, describe, chat turns and Model::generate of one row,
+  /// called from many threads at once, join one running decode batch of up to N rows between
+  /// its steps (llm::Batcher; the server's requests too). Each row keeps its own cache and
+  /// gets the tokens it would get alone; on_step then runs on the batch's worker thread.
+  /// describe_each decodes its regions as one batch of its own either way. 0 or 1 = every
+  /// call decodes by itself on its own thread. Default 0.
+  int64_t batch_rows = 0;
 };
 
 namespace pipeline {
@@ -191,6 +199,10 @@ class Model {
   /// A multi-turn conversation about one image and its regions; each question may use the
   /// placeholders of `regions`. The session keeps its decoder state between turns.
   ChatSession chat(const EncodedImage& image, const std::vector<Region>& regions) const;
+
+  /// What the continuous batch (LoadOptions::batch_rows > 1) has done so far; all zeros
+  /// without one.
+  llm::BatcherStats batch_stats() const;
 
   /// Which architecture was loaded.
   ModelFamily family() const;

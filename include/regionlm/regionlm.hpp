@@ -1,6 +1,6 @@
 #pragma once
 // Everything regionlm offers in one include: the user-facing Model API (model.hpp) and every
-// part it is built from (checkpoint I/O, vision, regions, prompting, decoder, Segment Anything).
+// part it is built from (checkpoint I/O, vision, regions, prompting, decoder, Segment Anything, Set-of-Mark).
 // tests/pipeline/umbrella_test.cpp checks that no public header is missing here.
 
 #include "regionlm/error.hpp"
@@ -63,6 +63,9 @@
 #include "regionlm/sam/scribble.hpp"
 #include "regionlm/sam/tiny_vit.hpp"
 #include "regionlm/sam/transforms.hpp"
+
+#include "regionlm/som/mark_references.hpp"
+#include "regionlm/som/set_of_marks.hpp"
 
 // GPT4RoI's parts (Model::load serves it; docs/gpt4roi.md).
 #include "regionlm/gpt4roi/box.hpp"

@@ -10,48 +10,117 @@ namespace regionlm::llm {
 
 namespace {
 
-/// Softmax attention of q [B, H, T, D] over a shared prefix pk/pv [1, KVH, P, D] and each row's
-/// own keys/values k/v [B, KVH, S, D] (mask [T, S], true = visible; none = all visible), as if
-/// the prefix were copied in front of every row. The prefix is multiplied once for all rows:
-/// the queries of every row that share a key/value head form one matrix. The two parts are
-/// combined through their log-sum-exps; softmax statistics are float32 whatever the dtype.
-torch::Tensor attend_with_prefix(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                 const torch::Tensor& pk, const torch::Tensor& pv,
-                                 const std::optional<torch::Tensor>& mask) {
-  const int64_t batch = q.size(0), heads = q.size(1), steps = q.size(2), dim = q.size(3);
-  const int64_t kv_heads = k.size(1), group = heads / kv_heads;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
+/// One part of a softmax attention: its output and the log-sum-exp of its scores, in
+/// float32, laid out [B, KVH, group * T, *] (the queries of a key/value head's group together).
+struct Partial {
+  torch::Tensor out;  // [B, KVH, gT, D] float32
+  torch::Tensor lse;  // [B, KVH, gT, 1] float32
+};
 
-  // Prefix part: [KVH, B * group * T, D] queries against [KVH, P, D] keys.
+/// q [B, H, T, D] over a shared prefix pk/pv [1, KVH, P, D]. The prefix is multiplied once
+/// for all rows: the queries of every row that share a key/value head form one matrix.
+Partial prefix_part(const torch::Tensor& q, const torch::Tensor& pk, const torch::Tensor& pv, int64_t kv_heads) {
+  const int64_t batch = q.size(0), heads = q.size(1), steps = q.size(2), dim = q.size(3);
+  const int64_t group = heads / kv_heads;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
   const auto rows = q.reshape({batch, kv_heads, group * steps, dim})
                         .transpose(0, 1)
                         .reshape({kv_heads, batch * group * steps, dim});                 // [KVH, M, D]
-  auto prefix_scores = torch::matmul(rows, pk.squeeze(0).transpose(1, 2)).to(torch::kFloat) * scale;  // [KVH, M, P]
-  const auto prefix_lse = prefix_scores.logsumexp(-1, /*keepdim=*/true);                  // [KVH, M, 1]
-  const auto prefix_out = torch::matmul((prefix_scores - prefix_lse).exp().to(q.scalar_type()),
-                                        pv.squeeze(0));                                     // [KVH, M, D]
-
-  // Own part: each row's queries against its own positions, [B, KVH, group * T, S].
-  auto own_scores = torch::matmul(q.reshape({batch, kv_heads, group * steps, dim}), k.transpose(2, 3))
-                        .to(torch::kFloat) * scale;                                         // [B, KVH, gT, S]
-  if (mask) {
-    own_scores = own_scores.view({batch, kv_heads, group, steps, -1})
-                     .masked_fill(mask->logical_not(), -std::numeric_limits<float>::infinity())
-                     .view({batch, kv_heads, group * steps, -1});
-  }
-  const auto own_lse = own_scores.logsumexp(-1, /*keepdim=*/true);                         // [B, KVH, gT, 1]
-  const auto own_out = torch::matmul((own_scores - own_lse).exp().to(q.scalar_type()), v);  // [B, KVH, gT, D]
-
-  // Back to [B, KVH, gT, ...] and merge: weights exp(lse - max) of each part.
+  const auto scores = torch::matmul(rows, pk.squeeze(0).transpose(1, 2)).to(torch::kFloat) * scale;  // [KVH, M, P]
+  const auto lse = scores.logsumexp(-1, /*keepdim=*/true);                                 // [KVH, M, 1]
+  const auto out = torch::matmul((scores - lse).exp().to(q.scalar_type()), pv.squeeze(0));  // [KVH, M, D]
   const auto to_rows = [&](const torch::Tensor& t) {
     return t.reshape({kv_heads, batch, group * steps, t.size(-1)}).transpose(0, 1);       // [B, KVH, gT, *]
   };
-  const auto lse_p = to_rows(prefix_lse);
-  const auto top = torch::maximum(lse_p, own_lse);
-  const auto w_p = (lse_p - top).exp();
-  const auto w_s = (own_lse - top).exp();
-  const auto merged = (w_p * to_rows(prefix_out).to(torch::kFloat) + w_s * own_out.to(torch::kFloat)) / (w_p + w_s);
-  return merged.to(q.scalar_type()).reshape({batch, heads, steps, dim});                   // [B, H, T, D]
+  return {to_rows(out.to(torch::kFloat)), to_rows(lse)};
+}
+
+/// q [B, H, T, D] over each row's own keys/values k/v [B, KVH, S, D] (mask [T, S], true =
+/// visible; none = all visible).
+Partial own_part(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                 const std::optional<torch::Tensor>& mask) {
+  const int64_t batch = q.size(0), heads = q.size(1), steps = q.size(2), dim = q.size(3);
+  const int64_t kv_heads = k.size(1), group = heads / kv_heads;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
+  auto scores = torch::matmul(q.reshape({batch, kv_heads, group * steps, dim}), k.transpose(2, 3))
+                    .to(torch::kFloat) * scale;                                             // [B, KVH, gT, S]
+  if (mask) {
+    scores = scores.view({batch, kv_heads, group, steps, -1})
+                 .masked_fill(mask->logical_not(), -std::numeric_limits<float>::infinity())
+                 .view({batch, kv_heads, group * steps, -1});
+  }
+  const auto lse = scores.logsumexp(-1, /*keepdim=*/true);                                 // [B, KVH, gT, 1]
+  const auto out = torch::matmul((scores - lse).exp().to(q.scalar_type()), v);            // [B, KVH, gT, D]
+  return {out.to(torch::kFloat), lse};
+}
+
+/// The attention over both parts' keys, from each part's output and log-sum-exp, as
+/// [B, H, T, D] in q's dtype.
+torch::Tensor merge(const Partial& a, const Partial& b, const torch::Tensor& q) {
+  const auto top = torch::maximum(a.lse, b.lse);
+  const auto w_a = (a.lse - top).exp();
+  const auto w_b = (b.lse - top).exp();
+  const auto merged = (w_a * a.out + w_b * b.out) / (w_a + w_b);                           // [B, KVH, gT, D]
+  return merged.to(q.scalar_type()).reshape(q.sizes());                                   // [B, H, T, D]
+}
+
+/// Softmax attention of q [B, H, T, D] over a shared prefix pk/pv [1, KVH, P, D] and each row's
+/// own keys/values k/v [B, KVH, S, D], as if the prefix were copied in front of every row.
+/// Softmax statistics are float32 whatever the dtype.
+torch::Tensor attend_with_prefix(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                 const torch::Tensor& pk, const torch::Tensor& pv,
+                                 const std::optional<torch::Tensor>& mask) {
+  return merge(prefix_part(q, pk, pv, k.size(1)), own_part(q, k, v, mask), q);
+}
+
+/// One decode step of independent sequences (AttentionContext::rows): q [B, H, 1, D] and
+/// k/v [B, KVH, 1, D] before rotation; row r is rotated by its own angles, appended to its own
+/// cache and attends over that cache. Rows continuing one shared prefix multiply it once, as
+/// describe_each's rows do. Returns [B, H, 1, D].
+torch::Tensor attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                          const AttentionContext& context, bool gqa) {
+  const int64_t batch = q.size(0), kv_heads = k.size(1);
+  std::vector<torch::Tensor> qs, ks, vs;
+  for (int64_t r = 0; r < batch; ++r) {
+    const auto& angles = context.row_angles[static_cast<size_t>(r)];
+    qs.push_back(RotaryEmbedding::apply(q.narrow(0, r, 1), angles));  // [1, H, 1, D]
+    auto [kr, vr] = context.rows[static_cast<size_t>(r)]->write(
+        context.layer, RotaryEmbedding::apply(k.narrow(0, r, 1), angles), v.narrow(0, r, 1));  // [1, KVH, S_r, D]
+    ks.push_back(kr);
+    vs.push_back(vr);
+  }
+  std::vector<torch::Tensor> out(static_cast<size_t>(batch));
+  std::vector<bool> done(static_cast<size_t>(batch), false);
+  for (int64_t r = 0; r < batch; ++r) {
+    const size_t i = static_cast<size_t>(r);
+    if (done[i]) continue;
+    const KVCache* prefix = context.rows[i]->prefix().get();
+    if (prefix == nullptr) {
+      out[i] = at::scaled_dot_product_attention(qs[i], ks[i], vs[i], std::nullopt, 0.0, false, std::nullopt, gqa);
+      done[i] = true;
+      continue;
+    }
+    std::vector<size_t> members;  // rows continuing this prefix
+    for (size_t j = i; j < static_cast<size_t>(batch); ++j) {
+      if (!done[j] && context.rows[j]->prefix().get() == prefix) members.push_back(j);
+    }
+    std::vector<torch::Tensor> group_q, own_out, own_lse;
+    for (const size_t j : members) {
+      group_q.push_back(qs[j]);
+      const Partial own = own_part(qs[j], ks[j], vs[j], std::nullopt);  // rows differ in length
+      own_out.push_back(own.out);
+      own_lse.push_back(own.lse);
+    }
+    const auto gq = torch::cat(group_q, 0);                                   // [G, H, 1, D]
+    const auto [pk, pv] = prefix->stored(context.layer);                      // [1, KVH, P, D] each
+    const auto merged = merge(prefix_part(gq, pk, pv, kv_heads),
+                              Partial{torch::cat(own_out, 0), torch::cat(own_lse, 0)}, gq);  // [G, H, 1, D]
+    for (size_t m = 0; m < members.size(); ++m) {
+      out[members[m]] = merged.narrow(0, static_cast<int64_t>(m), 1);
+      done[members[m]] = true;
+    }
+  }
+  return torch::cat(out, 0);  // [B, H, 1, D]
 }
 
 }  // namespace
@@ -82,6 +151,10 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x,
   q = q.transpose(1, 2);  // [B, H, T, D]
   k = k.transpose(1, 2);  // [B, KVH, T, D]
   v = v.transpose(1, 2);  // [B, KVH, T, D]
+  if (!context.rows.empty()) {
+    const auto attended = attend_rows(q, k, v, context, num_kv_heads_ != num_heads_);  // [B, H, 1, D]
+    return o_proj->forward(attended.transpose(1, 2).reshape({batch, steps, num_heads_ * head_dim_}));
+  }
   q = RotaryEmbedding::apply(q, context.angles);  // [B, H, T, D]
   k = RotaryEmbedding::apply(k, context.angles);  // [B, KVH, T, D]
   if (context.cache != nullptr) {

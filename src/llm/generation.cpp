@@ -8,6 +8,7 @@
 #include "regionlm/error.hpp"
 #include "regionlm/llm/sampler.hpp"
 #include "regionlm/llm/text_stream.hpp"
+#include "llm/generation_row.hpp"
 
 namespace regionlm {
 
@@ -24,43 +25,9 @@ const char* to_string(StopReason reason) {
 namespace llm {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double elapsed_ms(Clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
-}
-
-/// One row's progress through generation.
-struct RowState {
-  RowState(const std::vector<std::string>& stop_strings, TokenDecoder decoder)
-      : stream(stop_strings), decode(std::move(decoder)) {}
-  std::vector<int64_t> tokens;
-  TextStream stream;
-  TokenDecoder decode;
-  bool done = false;
-  StopReason reason = StopReason::Length;
-};
-
-void check_inputs(const Llama& model, const KVCache& cache, const torch::Tensor& prompt_embeds,
-                  const GenerationOptions& options, const DecodeSetup& setup) {
-  if (prompt_embeds.dim() != 3 || prompt_embeds.size(0) != cache.batch()) {
-    throw ShapeError("generate: prompt_embeds must be [batch = cache.batch() = " +
-                     std::to_string(cache.batch()) + ", T, hidden], got " +
-                     c10::str(prompt_embeds.sizes()));
-  }
-  if (options.max_new_tokens < 1) {
-    throw ArgumentError("GenerationOptions.max_new_tokens must be >= 1, got " +
-                        std::to_string(options.max_new_tokens));
-  }
-  if (!setup.make_decoder) throw ArgumentError("generate: DecodeSetup.make_decoder is empty");
-  const int64_t vocab = model->config().vocab_size;
-  for (const int64_t id : setup.penalty_context) {
-    if (id < 0 || id >= vocab) {
-      throw ArgumentError("DecodeSetup.penalty_context: id " + std::to_string(id) +
-                          " outside [0, vocab_size = " + std::to_string(vocab) + ")");
-    }
-  }
-}
+using detail::Clock;
+using detail::elapsed_ms;
+using detail::RowState;
 
 /// The ids to feed next: each unfinished row's new token, and for finished rows their last
 /// token again (their outputs are ignored).
@@ -78,7 +45,7 @@ torch::Tensor feed_ids(const std::vector<RowState>& rows, const torch::Tensor& c
 
 std::vector<GenerationResult> generate(const Llama& model, KVCache& cache, const torch::Tensor& prompt_embeds,
                                        const GenerationOptions& options, const DecodeSetup& setup) {
-  check_inputs(model, cache, prompt_embeds, options, setup);
+  detail::check_inputs(model, cache, prompt_embeds, options, setup);
   c10::InferenceMode inference;
   const auto& config = model->config();
   const int64_t batch = cache.batch();
@@ -112,18 +79,7 @@ std::vector<GenerationResult> generate(const Llama& model, KVCache& cache, const
     for (int64_t r = 0; r < batch; ++r) {
       auto& row = rows[static_cast<size_t>(r)];
       if (row.done) continue;
-      row.tokens.push_back(ids[r]);
-      const bool eos = setup.eos_token_id >= 0 && ids[r] == setup.eos_token_id;
-      const bool full = static_cast<int64_t>(row.tokens.size()) >= max_tokens;
-      const auto update = row.stream.push(row.decode(ids[r]), eos || full);
-      if (update.stopped || eos || full) {
-        row.done = true;
-        row.reason = update.stopped ? StopReason::StopString : (eos ? StopReason::Eos : StopReason::Length);
-      }
-      if (options.on_step && !options.on_step(Step{r, ids[r], update.piece, row.done}) && !row.done) {
-        row.done = true;
-        row.reason = StopReason::Cancelled;
-      }
+      detail::accept_token(row, r, ids[r], max_tokens, options, setup.eos_token_id);
     }
     if (std::all_of(rows.begin(), rows.end(), [](const RowState& r) { return r.done; })) break;
     const auto embeds = model->model->embed_tokens->forward(feed_ids(rows, chosen));  // [B, 1, H]
@@ -143,17 +99,64 @@ std::vector<GenerationResult> generate(const Llama& model, KVCache& cache, const
 
   std::vector<GenerationResult> results;
   results.reserve(static_cast<size_t>(batch));
-  for (auto& row : rows) {
-    GenerationResult result;
-    result.text = row.stream.text();
-    result.tokens = std::move(row.tokens);
-    result.stop_reason = row.reason;
-    result.timings = timings;
-    result.timings.generated_tokens = static_cast<int64_t>(result.tokens.size());
-    results.push_back(std::move(result));
-  }
+  for (auto& row : rows) results.push_back(detail::finish_row(row, timings));
   return results;
 }
+
+namespace detail {
+
+double elapsed_ms(Clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+}
+
+void accept_token(RowState& row, int64_t index, int64_t id, int64_t max_tokens, const GenerationOptions& options,
+                  int64_t eos_token_id) {
+  row.tokens.push_back(id);
+  const bool eos = eos_token_id >= 0 && id == eos_token_id;
+  const bool full = static_cast<int64_t>(row.tokens.size()) >= max_tokens;
+  const auto update = row.stream.push(row.decode(id), eos || full);
+  if (update.stopped || eos || full) {
+    row.done = true;
+    row.reason = update.stopped ? StopReason::StopString : (eos ? StopReason::Eos : StopReason::Length);
+  }
+  if (options.on_step && !options.on_step(Step{index, id, update.piece, row.done}) && !row.done) {
+    row.done = true;
+    row.reason = StopReason::Cancelled;
+  }
+}
+
+void check_inputs(const Llama& model, const KVCache& cache, const torch::Tensor& prompt_embeds,
+                  const GenerationOptions& options, const DecodeSetup& setup) {
+  if (prompt_embeds.dim() != 3 || prompt_embeds.size(0) != cache.batch()) {
+    throw ShapeError("generate: prompt_embeds must be [batch = cache.batch() = " +
+                     std::to_string(cache.batch()) + ", T, hidden], got " +
+                     c10::str(prompt_embeds.sizes()));
+  }
+  if (options.max_new_tokens < 1) {
+    throw ArgumentError("GenerationOptions.max_new_tokens must be >= 1, got " +
+                        std::to_string(options.max_new_tokens));
+  }
+  if (!setup.make_decoder) throw ArgumentError("generate: DecodeSetup.make_decoder is empty");
+  const int64_t vocab = model->config().vocab_size;
+  for (const int64_t id : setup.penalty_context) {
+    if (id < 0 || id >= vocab) {
+      throw ArgumentError("DecodeSetup.penalty_context: id " + std::to_string(id) +
+                          " outside [0, vocab_size = " + std::to_string(vocab) + ")");
+    }
+  }
+}
+
+GenerationResult finish_row(RowState& row, const Timings& timings) {
+  GenerationResult result;
+  result.text = row.stream.text();
+  result.tokens = std::move(row.tokens);
+  result.stop_reason = row.reason;
+  result.timings = timings;
+  result.timings.generated_tokens = static_cast<int64_t>(result.tokens.size());
+  return result;
+}
+
+}  // namespace detail
 
 }  // namespace llm
 }  // namespace regionlm

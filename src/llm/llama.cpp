@@ -50,6 +50,10 @@ torch::Tensor LlamaImpl::forward(const torch::Tensor& inputs_embeds, KVCache& ca
   return logits(hidden);                                        // [B, T or 1, V]
 }
 
+torch::Tensor LlamaImpl::forward_rows(const torch::Tensor& inputs_embeds, const std::vector<KVCache*>& rows) const {
+  return logits(model->forward_rows(inputs_embeds, rows));  // [B, 1, V]
+}
+
 torch::Tensor LlamaImpl::forward_ids(const torch::Tensor& ids, KVCache& cache,
                                      bool last_only) const {
   return forward(embed(ids), cache, last_only);  // [B, T or 1, V]

@@ -109,6 +109,37 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& inputs_embeds, KVCach
   return hidden;
 }
 
+torch::Tensor LlamaModelImpl::forward_rows(const torch::Tensor& inputs_embeds, const std::vector<KVCache*>& rows) const {
+  check_embeds(inputs_embeds);
+  const int64_t batch = inputs_embeds.size(0);
+  if (inputs_embeds.size(1) != 1 || batch != static_cast<int64_t>(rows.size())) {
+    throw ShapeError("Llama::forward_rows: inputs_embeds must be [rows = " + std::to_string(rows.size()) +
+                     ", 1, hidden], got " + c10::str(inputs_embeds.sizes()));
+  }
+  AttentionContext context;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const KVCache* cache = rows[r];
+    if (cache == nullptr || cache->batch() != 1 || cache->num_layers() != config_.num_hidden_layers ||
+        cache->options().dtype() != inputs_embeds.dtype() || cache->options().device() != inputs_embeds.device()) {
+      throw ShapeError("Llama::forward_rows: row " + std::to_string(r) +
+                       " needs a batch-1 KVCache with the model's layer count, dtype and device");
+    }
+    if (cache->remaining() < 1) {
+      throw ArgumentError("Llama::forward_rows: row " + std::to_string(r) + "'s KVCache is full (capacity " +
+                          std::to_string(cache->capacity()) + ")");
+    }
+    for (size_t s = 0; s < r; ++s) {
+      if (rows[s] == cache) throw ArgumentError("Llama::forward_rows: rows " + std::to_string(s) + " and " +
+                                                std::to_string(r) + " share one KVCache");
+    }
+    context.row_angles.push_back(rotary_.angles(cache->length(), 1));
+  }
+  context.rows = rows;
+  auto hidden = run_layers(inputs_embeds, context);  // [B, 1, hidden]
+  for (KVCache* cache : rows) cache->advance(1);
+  return hidden;
+}
+
 torch::Tensor LlamaModelImpl::forward_train(const torch::Tensor& inputs_embeds) const {
   check_embeds(inputs_embeds);
   const int64_t steps = inputs_embeds.size(1);

@@ -74,8 +74,8 @@ Answer ChatSession::ask(const std::string& question, const GenerationOptions& op
                                    .narrow(1, reused, layout.length - reused);  // [1, L - reused, hidden]
   // The next turn continues after the whole answer: the final token goes into the cache too.
   llm::GenerationResult result =
-      std::move(llm::generate(model.osprey->llama, *state.cache, embeds, options,
-                              pipeline::decode_setup(model, layout, options, /*cache_final_token=*/true))
+      std::move(pipeline::run_generation(model, *state.cache, embeds, options,
+                                         pipeline::decode_setup(model, layout, options, /*cache_final_token=*/true))
                     .front());
 
   if (reused_prefix_only) {

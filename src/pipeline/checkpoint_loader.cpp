@@ -122,7 +122,26 @@ text::ConversationTemplate resolve_conversation(const OspreyConfig& config, cons
 
 }  // namespace
 
+namespace {
+std::shared_ptr<ModelImpl> load_family(const fs::path& dir, const LoadOptions& options);
+}  // namespace
+
 std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& options) {
+  if (options.batch_rows < 0) {
+    throw ArgumentError("LoadOptions::batch_rows must be >= 0, got " + std::to_string(options.batch_rows));
+  }
+  std::shared_ptr<ModelImpl> impl = load_family(dir, options);
+  if (options.batch_rows > 1) {
+    llm::BatcherOptions batching;
+    batching.max_rows = options.batch_rows;
+    impl->batcher = std::make_shared<const llm::Batcher>(impl->decoder(), batching);
+  }
+  return impl;
+}
+
+namespace {
+
+std::shared_ptr<ModelImpl> load_family(const fs::path& dir, const LoadOptions& options) {
   const auto progress = [&](double fraction, const std::string& stage) {
     if (options.on_progress) options.on_progress(fraction, stage);
   };
@@ -216,5 +235,7 @@ std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& op
   progress(1.0, "ready");
   return impl;
 }
+
+}  // namespace
 
 }  // namespace regionlm::pipeline

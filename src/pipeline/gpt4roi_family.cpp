@@ -194,7 +194,7 @@ std::vector<Answer> generate(const ModelImpl& model, llm::KVCache& cache, const 
   setup.cache_final_token = cache_final_token;
   std::vector<Answer> answers;
   int64_t row = 0;
-  for (auto& result : llm::generate(parts(model).decoder(), cache, embeds, run, setup)) {
+  for (auto& result : run_generation(model, cache, embeds, run, setup)) {
     result.text = gpt4roi::clean_answer(result.text);
     answers.push_back(make_answer(std::move(result), 0.0, 0.0, num_regions, per_row_first_region ? row : 0));
     ++row;

@@ -91,6 +91,13 @@ std::vector<int64_t> layout_signature(const text::PromptLayout& layout) {
   return signature;
 }
 
+std::vector<llm::GenerationResult> run_generation(const ModelImpl& model, llm::KVCache& cache,
+                                                  const torch::Tensor& embeds, const GenerationOptions& options,
+                                                  const llm::DecodeSetup& setup) {
+  if (model.batcher && cache.batch() == 1) return {model.batcher->generate(cache, embeds, options, setup)};
+  return llm::generate(model.decoder(), cache, embeds, options, setup);
+}
+
 llm::DecodeSetup decode_setup(const ModelImpl& model, const text::PromptLayout& layout,
                               const GenerationOptions& options, bool cache_final_token) {
   llm::DecodeSetup setup;

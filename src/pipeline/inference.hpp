@@ -40,6 +40,11 @@ int64_t max_prompt_length(const ModelImpl& model);
 /// token). Equal signatures give equal embeddings.
 std::vector<int64_t> layout_signature(const text::PromptLayout& layout);
 
+/// llm::generate, through the model's Batcher when it has one and the cache holds one row.
+std::vector<llm::GenerationResult> run_generation(const ModelImpl& model, llm::KVCache& cache,
+                                                  const torch::Tensor& embeds, const GenerationOptions& options,
+                                                  const llm::DecodeSetup& setup);
+
 /// The library's side of a generation over `layout`: a text::StreamingDecoder per row, the
 /// tokenizer's EOS, the prompt's text ids as repetition-penalty context (transformers counts
 /// the prompt) when a penalty is set, and whether the final token goes into the cache.

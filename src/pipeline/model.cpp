@@ -24,6 +24,8 @@ namespace gpt4roi_family = pipeline::gpt4roi_family;
 
 Model::Model(std::shared_ptr<const pipeline::ModelImpl> impl) : impl_(std::move(impl)) {}
 
+llm::BatcherStats Model::batch_stats() const { return impl_->batcher ? impl_->batcher->stats() : llm::BatcherStats{}; }
+
 Model Model::load(const std::filesystem::path& dir, const LoadOptions& options) {
   c10::InferenceMode inference;
   return Model(pipeline::load_model(dir, options));
@@ -81,8 +83,8 @@ std::vector<Answer> Model::generate(const text::PromptLayout& layout, const torc
     return gpt4roi_family::generate(model, cache, layout, embeds, options, pipeline::regions_named(layout), false, false);
   }
   std::vector<Answer> answers;
-  for (auto& result : llm::generate(model.osprey->llama, cache, embeds, options,
-                                    pipeline::decode_setup(model, layout, options, /*cache_final_token=*/false))) {
+  for (auto& result : pipeline::run_generation(model, cache, embeds, options,
+                                               pipeline::decode_setup(model, layout, options, false))) {
     answers.push_back(pipeline::make_answer(std::move(result), 0.0, 0.0, pipeline::regions_named(layout)));
   }
   return answers;
@@ -110,8 +112,8 @@ Answer Model::describe(const EncodedImage& image, const std::vector<Region>& reg
                      pipeline::cache_capacity(model, prompt_layout.length, options.max_new_tokens), model.options(),
                      prefix);
   llm::GenerationResult result =
-      std::move(llm::generate(model.osprey->llama, cache, embed(rest, image, tokens), options,
-                              pipeline::decode_setup(model, prompt_layout, options, /*cache_final_token=*/false))
+      std::move(pipeline::run_generation(model, cache, embed(rest, image, tokens), options,
+                                         pipeline::decode_setup(model, prompt_layout, options, false))
                     .front());
   result.timings.prefill_ms += prefix_ms;
   result.timings.prompt_tokens += head.length;

@@ -4,12 +4,14 @@
 // by every Model copy, EncodedImage check and ChatSession.
 #include <torch/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "regionlm/config.hpp"
+#include "regionlm/llm/batcher.hpp"
 #include "regionlm/gpt4roi/model.hpp"
 #include "regionlm/osprey.hpp"
 #include "regionlm/text/conversation.hpp"
@@ -38,6 +40,9 @@ struct ModelImpl {
   std::vector<std::string> unused_keys;     // checkpoint keys no module consumed
   text::UnmentionedRegions unmentioned = text::UnmentionedRegions::Introduce;  // LoadOptions::strict_regions
   bool reuse_image_prefix = true;           // LoadOptions::reuse_image_prefix
+  std::shared_ptr<const llm::Batcher> batcher;  // LoadOptions::batch_rows > 1; null otherwise
+  /// The decoder (both families).
+  const llm::Llama& decoder() const { return gpt4roi ? gpt4roi->decoder() : osprey->llama; }
 
   const OspreyConfig& config() const { return osprey->config(); }  // Osprey only
   /// The decoder's configuration (both families).

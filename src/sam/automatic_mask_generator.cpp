@@ -351,6 +351,8 @@ std::vector<GeneratedMask> generate_masks(const Sam& sam, const cv::Mat& rgb8, c
     all.select(batched_nms(all.boxes.to(torch::kFloat32), 1.0 / area, o.crop_nms_thresh));
   }
 
+  if (all.size() == 0) return {};  // nothing passed the filters (its tensors were never filled)
+
   std::vector<cv::Mat> masks;
   for (const auto& rle : all.rles) masks.push_back(rle_to_mat(rle, H, W));
   if (o.min_mask_region_area > 0 && all.size() > 0) {
@@ -385,7 +387,6 @@ std::vector<GeneratedMask> generate_masks(const Sam& sam, const cv::Mat& rgb8, c
   }
 
   std::vector<GeneratedMask> out;
-  if (all.size() == 0) return out;  // nothing passed the filters (the reference returns []); no tensors to read
   const auto boxes = all.boxes.to(torch::kFloat64);
   for (int64_t i = 0; i < all.size(); ++i) {
     GeneratedMask g;

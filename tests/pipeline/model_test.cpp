@@ -268,6 +268,73 @@ TEST(Model, ConcurrentCallsOnOneModelMatchSequentialOnes) {
   EXPECT_EQ(concurrent, sequential);
 }
 
+// LoadOptions::batch_rows: describes about two images (one of them flipped) and two 3-turn
+// chats, all from their own threads at once, share decode steps and give exactly the tokens
+// and cache lengths of the same calls made one after another on a model without batching.
+TEST(Model, BatchedCallsFromManyThreadsEqualSequentialOnes) {
+  const Model& plain = reference_model();
+  LoadOptions options = cpu();
+  options.batch_rows = 8;
+  const Model batched = Model::load(reference().model, options);
+  cv::Mat flipped;
+  cv::flip(cv::imread(reference().image.string(), cv::IMREAD_COLOR), flipped, 1);
+  cv::cvtColor(flipped, flipped, cv::COLOR_BGR2RGB);
+  const std::vector<EncodedImage> plain_images = {plain.encode(reference().image), plain.encode(flipped)};
+  const std::vector<EncodedImage> batched_images = {batched.encode(reference().image), batched.encode(flipped)};
+  std::vector<nlohmann::json> cases;
+  for (const auto& c : reference().cases) {
+    if (!c.contains("chat")) cases.push_back(c);
+  }
+  const std::vector<std::string> chat = {"What is <region2>?", "And <region1>?", "Is <region1> left of <region2>?"};
+  using Tokens = std::vector<std::vector<int64_t>>;
+  const auto run_chat = [&](const Model& model, const EncodedImage& image, std::vector<int64_t>* lengths) {
+    ChatSession session = model.chat(image, three_regions());
+    Tokens out;
+    for (const auto& q : chat) {
+      out.push_back(session.ask(q, greedy(kMaxNew)).tokens);
+      lengths->push_back(session.cached_positions());
+    }
+    return out;
+  };
+  Tokens expected;
+  for (size_t i = 0; i < 2; ++i) {
+    for (const auto& c : cases) {
+      expected.push_back(
+          plain.describe(plain_images[i], reference().regions(c["regions"]), c["prompt"], greedy(kMaxNew)).tokens);
+    }
+  }
+  std::vector<int64_t> expected_lengths[2];
+  const Tokens expected_chats[2] = {run_chat(plain, plain_images[0], &expected_lengths[0]),
+                                    run_chat(plain, plain_images[1], &expected_lengths[1])};
+
+  Tokens got(expected.size());
+  std::vector<int64_t> got_lengths[2];
+  Tokens got_chats[2];
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < 2; ++i) {
+    for (size_t k = 0; k < cases.size(); ++k) {
+      threads.emplace_back([&, i, k] {
+        got[i * cases.size() + k] =
+            batched.describe(batched_images[i], reference().regions(cases[k]["regions"]), cases[k]["prompt"],
+                             greedy(kMaxNew))
+                .tokens;
+      });
+    }
+    threads.emplace_back([&, i] { got_chats[i] = run_chat(batched, batched_images[i], &got_lengths[i]); });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(got, expected);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(got_chats[i], expected_chats[i]) << "chat " << i;
+    EXPECT_EQ(got_lengths[i], expected_lengths[i]) << "chat " << i;
+  }
+  const llm::BatcherStats stats = batched.batch_stats();
+  EXPECT_EQ(stats.requests, static_cast<int64_t>(expected.size() + 2 * chat.size()));
+  EXPECT_GT(stats.row_steps, stats.steps) << "no decode step held more than one row";
+  EXPECT_LE(stats.largest_step, 8);
+  EXPECT_EQ(plain.batch_stats().requests, 0);
+}
+
 TEST(Model, StreamingPiecesConcatenateToTheAnswer) {
   const Model& model = reference_model();
   std::string streamed;

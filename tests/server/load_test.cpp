@@ -1,6 +1,7 @@
 // Load: 16 concurrent clients x 25 requests each on 127.0.0.1 against one regionlm-server
-// (tiny-shapes, short answers). No request may fail, and every answer must equal the answer
-// the same request got when sent alone (which equals Model::describe). Prints p50/p99 latency
+// (tiny-shapes, short answers), 8 workers whose generations share one continuous decode batch
+// (--batch 8). No request may fail, and every answer must equal the answer the same request
+// got when sent alone (which equals Model::describe). Prints p50/p99 latency
 // and throughput (a measurement, not a pass criterion).
 #include <gtest/gtest.h>
 
@@ -27,7 +28,7 @@ constexpr int kClients = 16;
 constexpr int kRequestsPerClient = 25;
 
 TEST(ServerLoad, SixteenClientsGetTheSequentialAnswers) {
-  ServerProcess server({"--model", model_dir().string(), "--threads", "2", "--max-queue", "64"}, "load");
+  ServerProcess server({"--model", model_dir().string(), "--batch", "8", "--threads", "8", "--max-queue", "64"}, "load");
   const Model model = Model::load(model_dir());
   const cv::Mat rgb = vision::load_image(scene_dir() / "image.png");
   const EncodedImage image = model.encode(rgb);
@@ -103,7 +104,7 @@ TEST(ServerLoad, SixteenClientsGetTheSequentialAnswers) {
   ASSERT_EQ(all.size(), static_cast<size_t>(kClients * kRequestsPerClient));
   std::sort(all.begin(), all.end());
   const auto percentile = [&](double p) { return all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
-  std::printf("load: %d clients x %d requests (8 distinct, max_tokens 8, --threads 2): p50 %.1f ms, p99 %.1f ms, "
+  std::printf("load: %d clients x %d requests (8 distinct, max_tokens 8, --batch 8 --threads 8): p50 %.1f ms, p99 %.1f ms, "
               "%.1f requests/s, %.1f s\n",
               kClients, kRequestsPerClient, percentile(0.50), percentile(0.99), all.size() / seconds, seconds);
   EXPECT_EQ(server.stop(SIGTERM), 0);

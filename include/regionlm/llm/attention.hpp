@@ -6,6 +6,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <optional>
+#include <vector>
 
 #include "regionlm/config.hpp"
 #include "regionlm/llm/kv_cache.hpp"
@@ -22,6 +23,12 @@ struct AttentionContext {
   bool causal = false;                // SDPA's own causal mask (only valid when S == T)
   int64_t layer = 0;                  // index of the layer using the context (cache slot)
   KVCache* cache = nullptr;           // null: no cache (training forward)
+  /// One decode step of independent sequences (the batching engine): row r of the input
+  /// [B, 1, hidden] continues rows[r] (a batch-1 cache, each at its own length) rotated by
+  /// row_angles[r]; `cache`, `angles`, `mask` and `causal` are unused then. Rows continuing
+  /// the same shared prefix read it once for all of them.
+  std::vector<KVCache*> rows;
+  std::vector<RotaryAngles> row_angles;
 };
 
 class LlamaAttentionImpl : public torch::nn::Module {

@@ -11,6 +11,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <filesystem>
+#include <vector>
 
 #include "regionlm/config.hpp"
 #include "regionlm/io/weights.hpp"
@@ -38,6 +39,9 @@ class LlamaImpl : public torch::nn::Module {
   /// max_position_embeddings; the cache is untouched then.
   torch::Tensor forward(const torch::Tensor& inputs_embeds, KVCache& cache,
                         bool last_only = false) const;
+  /// One decode step of independent sequences (see LlamaModelImpl::forward_rows): row r of
+  /// inputs_embeds [B, 1, hidden] continues rows[r]; returns float32 logits [B, 1, vocab].
+  torch::Tensor forward_rows(const torch::Tensor& inputs_embeds, const std::vector<KVCache*>& rows) const;
   /// forward(embed(ids), cache, last_only).
   torch::Tensor forward_ids(const torch::Tensor& ids, KVCache& cache, bool last_only = false) const;
 

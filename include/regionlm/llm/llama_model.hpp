@@ -28,6 +28,12 @@ class LlamaModelImpl : public torch::nn::Module {
   /// [B, T, hidden]. Throws ShapeError (width, batch, dtype, device) or ArgumentError
   /// (capacity, max positions) before touching the cache.
   torch::Tensor forward(const torch::Tensor& inputs_embeds, KVCache& cache) const;
+  /// One decode step of independent sequences: row r of inputs_embeds [B, 1, hidden] is the
+  /// next position of rows[r] (a batch-1 cache with room for it, each at its own length, any
+  /// shared prefix), appended there; returns [B, 1, hidden]. The linear layers run once for
+  /// all rows; attention runs per row. Throws ShapeError / ArgumentError before touching any
+  /// cache.
+  torch::Tensor forward_rows(const torch::Tensor& inputs_embeds, const std::vector<KVCache*>& rows) const;
   /// Full causal forward without a cache (positions 0 .. T-1), for training and scoring.
   torch::Tensor forward_train(const torch::Tensor& inputs_embeds) const;
 

@@ -1,0 +1,699 @@
+#include "sam_trainer.hpp"
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <tuple>
+
+#include "manifest.hpp"
+#include "regionlm/error.hpp"
+#include "regionlm/io/module_loader.hpp"
+#include "regionlm/io/weights.hpp"
+#include "regionlm/sam/image_encoder.hpp"
+#include "regionlm/sam/mask_decoder.hpp"
+#include "regionlm/sam/prompt_encoder.hpp"
+#include "regionlm/sam/sam.hpp"
+#include "regionlm/sam/transforms.hpp"
+#include "sam_evaluation.hpp"
+#include "scene.hpp"
+#include "trainer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace regionlm::tiny_shapes {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
+
+std::string format(const char* fmt, double a, double b = 0, double c = 0, double d = 0, double e = 0) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, fmt, a, b, c, d, e);
+  return buf;
+}
+
+// Training scenes of the segmenter come from their own block of training seeds, apart from
+// the Osprey trainer's (which counts up from index 0 of the same seed).
+constexpr uint32_t kSceneIndexBase = 0x80000000u;
+
+// Mask loss = kBceWeight * per-pixel binary cross-entropy + Dice (SAM uses focal + Dice; on
+// these small, clean scenes plain cross-entropy converges faster at the same accuracy).
+constexpr double kBceWeight = 2.0;
+
+// Box jitter: each corner moves by noise * kBoxJitter * box side, at most kBoxJitterMax px
+// (SAM: 10 % of the side, at most 20 px, on 1024 px images).
+constexpr double kBoxJitter = 0.06;
+constexpr double kBoxJitterMax = 6.0;
+
+// The modules being trained (the inference classes themselves).
+struct TinySam {
+  sam::ImageEncoderVit encoder{nullptr};
+  sam::PromptEncoder prompt{nullptr};
+  sam::MaskDecoder decoder{nullptr};
+
+  std::vector<torch::Tensor> parameters() const {
+    std::vector<torch::Tensor> out;
+    for (const torch::nn::Module* m : std::initializer_list<const torch::nn::Module*>{
+             encoder.get(), prompt.get(), decoder.get()}) {
+      for (const auto& p : m->parameters()) out.push_back(p);
+    }
+    return out;
+  }
+};
+
+// PyTorch's default initialisation (uniform +-1/sqrt(fan_in)) for linear and convolution
+// weights, N(0, 1) for embedding tables (nn.Embedding's), zero biases and relative position
+// tables (SAM's), unit norms, N(0, 0.02) for the absolute position embedding and N(0, 1) for
+// the prompt encoder's random Fourier matrix (SAM's scale 1).
+void initialize_sam(torch::nn::Module& module, double pe_scale) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor t = item.value();
+    if (name.ends_with("rel_pos_h") || name.ends_with("rel_pos_w")) {
+      t.zero_();
+    } else if (name.ends_with("pos_embed")) {
+      t.normal_(0.0, 0.02);
+    } else if (t.dim() >= 2) {
+      const int64_t fan_in = t.size(1) * (t.dim() == 4 ? t.size(2) * t.size(3) : 1);
+      const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+      t.uniform_(-bound, bound);
+    } else if (name.ends_with("bias")) {
+      t.zero_();
+    } else {
+      t.fill_(1.0);
+    }
+  }
+  for (auto& item : module.named_modules()) {
+    if (auto* table = dynamic_cast<sam::EmbeddingImpl*>(item.value().get())) table->weight.normal_(0.0, 1.0);
+  }
+  for (auto& item : module.named_buffers()) {
+    if (item.key().ends_with("positional_encoding_gaussian_matrix")) item.value().normal_(0.0, pe_scale);
+  }
+}
+
+double learning_rate(const SamTrainOptions& o, int step) {
+  const int warmup = std::max(1, std::min(100, o.steps / 10));
+  const double ramp = std::min(1.0, static_cast<double>(step + 1) / warmup);
+  const double progress = static_cast<double>(step) / std::max(1, o.steps);
+  return o.lr * ramp * (0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * progress)));
+}
+
+// One training scene in the encoder's input frame.
+struct FramedScene {
+  torch::Tensor pixels;              // [1, 3, S, S] normalised and padded, as Sam::encode
+  std::vector<cv::Mat1b> targets;    // each object's visible pixels in the input frame (0/1, S x S)
+  std::vector<int> colors, shapes;   // each object's colour and shape (tiny_shapes enums)
+  cv::Mat1b background;              // pixels of no object (1), S x S
+};
+
+FramedScene frame_scene(const Scene& scene, int64_t image_size) {
+  FramedScene f;
+  const cv::Mat rgb = scene.image;
+  const cv::Mat resized = sam::resize_longest_side(rgb, image_size);  // what Sam::encode does
+  f.pixels = sam::normalize_and_pad(resized, image_size, torch::TensorOptions().dtype(torch::kFloat32));
+  const int S = static_cast<int>(image_size);
+  cv::Mat1b any = cv::Mat1b::zeros(S, S);
+  for (const SceneObject& o : scene.objects) {
+    cv::Mat1b target = cv::Mat1b::zeros(S, S);
+    if (resized.size() == o.mask.size()) {
+      o.mask.copyTo(target(cv::Rect(0, 0, o.mask.cols, o.mask.rows)));
+    } else {
+      cv::Mat area;
+      cv::resize(o.mask * 255, area, resized.size(), 0, 0, cv::INTER_AREA);
+      cv::Mat1b hard = (area >= 128) / 255;
+      hard.copyTo(target(cv::Rect(0, 0, hard.cols, hard.rows)));
+    }
+    any |= target;
+    f.targets.push_back(target);
+    f.colors.push_back(static_cast<int>(o.color));
+    f.shapes.push_back(static_cast<int>(o.shape));
+  }
+  // Background: inside the resized image, outside every object (padding is not a place to click).
+  f.background = cv::Mat1b::zeros(S, S);
+  f.background(cv::Rect(0, 0, resized.cols, resized.rows)).setTo(1);
+  f.background.setTo(0, any);
+  return f;
+}
+
+// A pixel drawn uniformly from the non-zero pixels of `mask` (x, y); (-1, -1) when empty.
+cv::Point random_pixel(const cv::Mat1b& mask, Random& rng) {
+  std::vector<cv::Point> pixels;
+  cv::findNonZero(mask, pixels);
+  if (pixels.empty()) return {-1, -1};
+  return pixels[static_cast<size_t>(rng.integer(0, static_cast<int>(pixels.size()) - 1))];
+}
+
+// Stage 1's head, thrown away afterwards: from each image-embedding token a linear map to the
+// classes of the (L / e)^2 low-resolution cells under it: colour + 1 and shape + 1 of the
+// object covering the cell (0 = background) and whether the cell holds an object boundary.
+// Per-cell supervision teaches the encoder what lies where inside each patch, which the mask
+// decoder's upscaler then reads; SAM starts from an MAE-pretrained encoder for the same reason.
+class DenseHeadImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t kClasses = (kNumColors + 1) + (kNumShapes + 1) + 2;
+  DenseHeadImpl(int64_t width, int64_t cells_per_side) : cells_(cells_per_side) {
+    linear = register_module("linear", torch::nn::Linear(width, cells_ * cells_ * kClasses));
+  }
+  // embedding [B, P, e, e] -> logits [B, L, L, kClasses], L = e * cells.
+  torch::Tensor forward(const torch::Tensor& embedding) {
+    const int64_t B = embedding.size(0), e = embedding.size(2);
+    return linear(embedding.permute({0, 2, 3, 1}))
+        .view({B, e, e, cells_, cells_, kClasses})
+        .permute({0, 1, 3, 2, 4, 5})
+        .reshape({B, e * cells_, e * cells_, kClasses});
+  }
+  torch::nn::Linear linear{nullptr};
+
+ private:
+  int64_t cells_;
+};
+TORCH_MODULE(DenseHead);
+
+// Stage 1 targets on the L x L cell grid of the input frame: [B, L, L] int64 each.
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> dense_targets(const std::vector<FramedScene>& scenes,
+                                                                      int64_t L) {
+  const int64_t B = static_cast<int64_t>(scenes.size());
+  torch::Tensor color = torch::zeros({B, L, L}, torch::kInt64), shape = torch::zeros({B, L, L}, torch::kInt64),
+                edge = torch::zeros({B, L, L}, torch::kInt64);
+  auto c = color.accessor<int64_t, 3>();
+  auto h = shape.accessor<int64_t, 3>();
+  auto g = edge.accessor<int64_t, 3>();
+  for (int64_t b = 0; b < B; ++b) {
+    const FramedScene& f = scenes[static_cast<size_t>(b)];
+    const int S = f.background.rows, k = static_cast<int>(S / L);
+    cv::Mat1b label = cv::Mat1b::zeros(S, S);  // object index + 1
+    for (size_t o = 0; o < f.targets.size(); ++o) label.setTo(static_cast<uint8_t>(o + 1), f.targets[o]);
+    for (int i = 0; i < L; ++i) {
+      for (int j = 0; j < L; ++j) {
+        const cv::Mat1b cell = label(cv::Rect(j * k, i * k, k, k));
+        double lo = 0, hi = 0;
+        cv::minMaxLoc(cell, &lo, &hi);
+        const int centre = cell(k / 2, k / 2);
+        if (centre > 0) {
+          c[b][i][j] = f.colors[static_cast<size_t>(centre - 1)] + 1;
+          h[b][i][j] = f.shapes[static_cast<size_t>(centre - 1)] + 1;
+        }
+        g[b][i][j] = lo != hi;
+      }
+    }
+  }
+  return {color, shape, edge};
+}
+
+// One object (or background click) followed through the rounds.
+struct Row {
+  int image = 0;                  // index into the step's scenes
+  int target = -1;                // index into targets; -1 = background click (empty target)
+  bool box_start = false;         // round 0 prompt is a box (else one point)
+  std::array<double, 4> box{};    // jittered box, input frame px
+  std::vector<cv::Point> points;  // clicks so far, input frame px
+  std::vector<int> labels;        // 1 positive, 0 negative
+};
+
+struct RoundResult {
+  torch::Tensor loss;       // scalar
+  torch::Tensor chosen;     // [R, 1, L, L] detached low-res logits passed to the next round
+  torch::Tensor predicted;  // [R, S, S] bool (CPU): the chosen mask upscaled, > 0
+  double chosen_iou = 0;    // mean IoU of the chosen masks of the objects
+};
+
+class SamTrainer {
+ public:
+  SamTrainer(const SamTrainOptions& options, TinySam& model, const sam::SamConfig& config)
+      : o_(options), model_(model), config_(config), rng_(options.seed * 0x9E3779B97F4A7C15ULL + 3) {
+    torch::NoGradGuard no_grad;
+    dense_pe_ = model_.prompt->dense_positional_encoding();  // [1, P, e, e]; the Fourier matrix is fixed
+  }
+
+  // Loss of one step; `round0_iou` receives the mean IoU of round 0's chosen masks.
+  // The next `count` training scenes in the encoder's input frame.
+  std::vector<FramedScene> draw_scenes(int count) {
+    std::vector<FramedScene> scenes;
+    for (int i = 0; i < count; ++i) {
+      SceneOptions so = rng_.uniform() < o_.heavy_overlap_share ? heavy_overlap_options() : SceneOptions{};
+      if (rng_.uniform() < o_.large_scene_share) so.image_size = rng_.integer(129, 256);
+      const Scene scene = generate_scene(training_scene_seed(o_.seed, kSceneIndexBase + next_scene_++), so);
+      scenes.push_back(frame_scene(scene, config_.image_size));
+    }
+    return scenes;
+  }
+
+  static torch::Tensor pixels_of(const std::vector<FramedScene>& scenes) {
+    std::vector<torch::Tensor> pixels;
+    for (const FramedScene& f : scenes) pixels.push_back(f.pixels);
+    return torch::cat(pixels, 0);  // [B, 3, S, S]
+  }
+
+  // Stage 1 loss: the dense head's colour, shape and boundary of every low-resolution cell.
+  torch::Tensor pretrain_step(DenseHead& head) {
+    const std::vector<FramedScene> scenes = draw_scenes(o_.pretrain_images);
+    const torch::Tensor logits = head->forward(model_.encoder(pixels_of(scenes)));  // [B, L, L, K]
+    const auto [color, shape, edge] = dense_targets(scenes, config_.low_res_size());  // [B, L, L] each
+    const auto part = [&](int64_t from, int64_t n) { return logits.narrow(3, from, n).reshape({-1, n}); };
+    return torch::cross_entropy_loss(part(0, kNumColors + 1), color.reshape(-1)) +
+           torch::cross_entropy_loss(part(kNumColors + 1, kNumShapes + 1), shape.reshape(-1)) +
+           torch::cross_entropy_loss(part(kNumColors + kNumShapes + 2, 2), edge.reshape(-1));
+  }
+
+  torch::Tensor step(double& round0_iou) {
+    const std::vector<FramedScene> scenes = draw_scenes(o_.images_per_step);
+    const torch::Tensor embeddings = model_.encoder(pixels_of(scenes));  // [Bi, P, e, e]
+
+    // Round 0 prompts.
+    std::vector<Row> rows;
+    for (int b = 0; b < static_cast<int>(scenes.size()); ++b) {
+      const FramedScene& s = scenes[static_cast<size_t>(b)];
+      for (int t = 0; t < static_cast<int>(s.targets.size()); ++t) {
+        Row row;
+        row.image = b;
+        row.target = t;
+        row.box_start = rng_.uniform() < o_.box_share;
+        if (row.box_start) {
+          row.box = jittered_box(s.targets[static_cast<size_t>(t)]);
+        } else {
+          row.points.push_back(random_pixel(s.targets[static_cast<size_t>(t)], rng_));
+          row.labels.push_back(1);
+        }
+        rows.push_back(std::move(row));
+      }
+      for (int k = 0; k < o_.background_clicks; ++k) {
+        const cv::Point p = random_pixel(s.background, rng_);
+        if (p.x < 0) continue;
+        Row row;
+        row.image = b;
+        row.points.push_back(p);
+        row.labels.push_back(1);
+        rows.push_back(std::move(row));
+      }
+    }
+    const torch::Tensor targets = target_tensor(scenes, rows);  // [R, 1, S, S]
+
+    RoundResult round = run_round(rows, targets, embeddings, torch::Tensor(), /*first=*/true);
+    round0_iou = round.chosen_iou;
+    torch::Tensor loss = round.loss;
+    int rounds = 1;
+    // Corrective rounds follow the objects only (a background click has nothing to correct).
+    std::vector<int64_t> objects;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (rows[r].target >= 0) objects.push_back(static_cast<int64_t>(r));
+    }
+    if (o_.corrective_rounds > 0 && !objects.empty() && rng_.uniform() < o_.corrective_share) {
+      const torch::Tensor keep = torch::tensor(objects);
+      std::vector<Row> kept;
+      for (int64_t r : objects) kept.push_back(rows[static_cast<size_t>(r)]);
+      rows = std::move(kept);
+      torch::Tensor obj_targets = targets.index_select(0, keep);
+      torch::Tensor previous = round.chosen.index_select(0, keep);
+      torch::Tensor predicted = round.predicted.index_select(0, keep);
+      for (int c = 0; c < o_.corrective_rounds; ++c) {
+        add_corrective_points(rows, predicted, obj_targets);
+        round = run_round(rows, obj_targets, embeddings, previous, /*first=*/false);
+        loss = loss + round.loss;
+        previous = round.chosen;
+        predicted = round.predicted;
+        ++rounds;
+      }
+    }
+    return loss / rounds;
+  }
+
+ private:
+  std::array<double, 4> jittered_box(const cv::Mat1b& target) {
+    const cv::Rect b = cv::boundingRect(target);
+    const double S = static_cast<double>(config_.image_size);
+    const double w = b.width, h = b.height;
+    auto jitter = [&](double side) {
+      return std::clamp(rng_.noise() * kBoxJitter * side, -kBoxJitterMax, kBoxJitterMax);
+    };
+    double x0 = b.x + jitter(w), y0 = b.y + jitter(h);
+    double x1 = b.x + w + jitter(w), y1 = b.y + h + jitter(h);
+    x0 = std::clamp(x0, 0.0, S);
+    y0 = std::clamp(y0, 0.0, S);
+    x1 = std::clamp(x1, x0 + 1, S);
+    y1 = std::clamp(y1, y0 + 1, S);
+    return {x0, y0, x1, y1};
+  }
+
+  torch::Tensor target_tensor(const std::vector<FramedScene>& scenes, const std::vector<Row>& rows) const {
+    const int64_t S = config_.image_size;
+    torch::Tensor t = torch::zeros({static_cast<int64_t>(rows.size()), 1, S, S}, torch::kFloat32);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (rows[r].target < 0) continue;
+      const cv::Mat1b& m = scenes[static_cast<size_t>(rows[r].image)].targets[static_cast<size_t>(rows[r].target)];
+      t[static_cast<int64_t>(r)][0].copy_(torch::from_blob(const_cast<uint8_t*>(m.ptr<uint8_t>()), {S, S}, torch::kUInt8)
+                                               .to(torch::kFloat32));
+    }
+    return t;
+  }
+
+  // Next click of each row: uniform over the error region of its previous mask, labelled by
+  // the target there; inside the target when the mask was already exact.
+  void add_corrective_points(std::vector<Row>& rows, const torch::Tensor& predicted, const torch::Tensor& targets) {
+    const int64_t S = config_.image_size;
+    const torch::Tensor truth = targets.squeeze(1).gt(0.5);  // [R, S, S]
+    const torch::Tensor error = predicted.ne(truth).to(torch::kUInt8).contiguous();
+    const torch::Tensor truth8 = truth.to(torch::kUInt8).contiguous();
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const cv::Mat1b err(static_cast<int>(S), static_cast<int>(S), error[static_cast<int64_t>(r)].data_ptr<uint8_t>());
+      const cv::Mat1b tgt(static_cast<int>(S), static_cast<int>(S), truth8[static_cast<int64_t>(r)].data_ptr<uint8_t>());
+      cv::Point p = random_pixel(err, rng_);
+      if (p.x < 0) p = random_pixel(tgt, rng_);
+      rows[r].points.push_back(p);
+      rows[r].labels.push_back(tgt(p.y, p.x) ? 1 : 0);
+    }
+  }
+
+  // Decodes every row (grouped by prompt structure), scores the masks and picks the one
+  // that goes on to the next round.
+  RoundResult run_round(const std::vector<Row>& rows, const torch::Tensor& targets, const torch::Tensor& embeddings,
+                        const torch::Tensor& previous, bool first) {
+    const int64_t R = static_cast<int64_t>(rows.size());
+    const int64_t S = config_.image_size;
+    const int64_t L = config_.low_res_size();
+    std::vector<int64_t> point_rows, box_rows;
+    for (int64_t r = 0; r < R; ++r) (rows[static_cast<size_t>(r)].box_start ? box_rows : point_rows).push_back(r);
+
+    torch::Tensor loss = torch::zeros({});
+    torch::Tensor chosen = torch::empty({R, 1, L, L});
+    torch::Tensor predicted = torch::empty({R, S, S}, torch::kBool);
+    double iou_sum = 0;
+    int objects = 0;  // rows with an object (background clicks have no IoU to report)
+    for (const auto* group : {&point_rows, &box_rows}) {
+      if (group->empty()) continue;
+      const int64_t B = static_cast<int64_t>(group->size());
+      const bool boxes = group == &box_rows;
+      const size_t n_points = rows[static_cast<size_t>(group->front())].points.size();
+      torch::Tensor points, labels, box, masks;
+      if (n_points > 0) {
+        points = torch::empty({B, static_cast<int64_t>(n_points), 2}, torch::kFloat32);
+        labels = torch::empty({B, static_cast<int64_t>(n_points)}, torch::kInt32);
+        auto pa = points.accessor<float, 3>();
+        auto la = labels.accessor<int32_t, 2>();
+        for (int64_t i = 0; i < B; ++i) {
+          const Row& row = rows[static_cast<size_t>((*group)[static_cast<size_t>(i)])];
+          for (size_t j = 0; j < n_points; ++j) {
+            pa[i][static_cast<int64_t>(j)][0] = static_cast<float>(row.points[j].x);
+            pa[i][static_cast<int64_t>(j)][1] = static_cast<float>(row.points[j].y);
+            la[i][static_cast<int64_t>(j)] = row.labels[j];
+          }
+        }
+      }
+      if (boxes) {
+        box = torch::empty({B, 4}, torch::kFloat32);
+        auto ba = box.accessor<float, 2>();
+        for (int64_t i = 0; i < B; ++i) {
+          const Row& row = rows[static_cast<size_t>((*group)[static_cast<size_t>(i)])];
+          for (int k = 0; k < 4; ++k) ba[i][k] = static_cast<float>(row.box[static_cast<size_t>(k)]);
+        }
+      }
+      const torch::Tensor index = torch::tensor(*group);
+      if (previous.defined()) masks = previous.index_select(0, index);  // [B, 1, L, L]
+      std::vector<int64_t> images;
+      for (int64_t r : *group) images.push_back(rows[static_cast<size_t>(r)].image);
+      const torch::Tensor image_rows = embeddings.index_select(0, torch::tensor(images));  // [B, P, e, e]
+
+      auto [sparse, dense] = model_.prompt->forward(points, labels, box, masks, B);  // [B, T, P], [B, P, e, e]
+      auto [low_res, iou_pred] = model_.decoder(image_rows, dense_pe_, sparse, dense);  // [B, 4, L, L], [B, 4]
+      const torch::Tensor target = targets.index_select(0, index);  // [B, 1, S, S]
+
+      // Mask losses [B, 4] on the low-resolution logits against the share of each cell the
+      // object covers: the same boundaries as scoring the upscaled masks (the zero crossing of
+      // the upscaled logits lands where half a cell is covered; a logit map of these shares
+      // upscaled gives IoU 0.99 on the task's shapes), at a quarter of the cost.
+      const torch::Tensor t = torch::adaptive_avg_pool2d(target, {L, L}).expand_as(low_res);  // [B, 4, L, L]
+      const torch::Tensor bce =
+          torch::binary_cross_entropy_with_logits(low_res, t, {}, {}, at::Reduction::None).mean({2, 3});
+      const torch::Tensor p = torch::sigmoid(low_res);
+      const torch::Tensor dice = 1 - (2 * (p * t).sum({2, 3}) + 1) / (p.sum({2, 3}) + t.sum({2, 3}) + 1);
+      const torch::Tensor mask_loss = kBceWeight * bce + dice;  // [B, 4]
+      // True IoUs [B, 4] of the masks as inference returns them: upscaled, > 0.
+      torch::Tensor true_iou, up;
+      {
+        torch::NoGradGuard no_grad;
+        up = torch::nn::functional::interpolate(low_res, torch::nn::functional::InterpolateFuncOptions()
+                                                             .size(std::vector<int64_t>{S, S})
+                                                             .mode(torch::kBilinear)
+                                                             .align_corners(false));  // [B, 4, S, S]
+        const torch::Tensor pred = up.gt(0);
+        const torch::Tensor truth = target.gt(0.5);
+        const torch::Tensor inter = (pred & truth).sum({2, 3}).to(torch::kFloat32);
+        const torch::Tensor uni = (pred | truth).sum({2, 3}).to(torch::kFloat32);
+        true_iou = torch::where(uni > 0, inter / uni.clamp_min(1), torch::zeros_like(inter));  // [B, 4]
+      }
+      // The multimask outputs are scored by their best (SAM's answer to ambiguous prompts);
+      // the single-mask output (index 0) is trained on every prompt too: a shape has no parts,
+      // so one click is not ambiguous here, and regionlm-segment returns that output by default.
+      const torch::Tensor multi = std::get<0>(mask_loss.slice(1, 1).min(1));  // [B]
+      const torch::Tensor row_loss = multi + mask_loss.select(1, 0);           // [B]
+      const bool ambiguous = first && !boxes;
+      const torch::Tensor iou_loss = (iou_pred - true_iou).pow(2).mean(1);  // [B]
+      loss = loss + (row_loss + iou_loss).sum();
+
+      // The mask passed on: the best-rated multimask output for an ambiguous prompt (as SAM's
+      // training), else the single-mask output.
+      torch::NoGradGuard no_grad;
+      torch::Tensor pick;
+      if (ambiguous) {
+        pick = std::get<1>(iou_pred.slice(1, 1).max(1)) + 1;  // [B]
+      } else {
+        pick = torch::zeros({B}, torch::kLong);
+      }
+      const torch::Tensor picked_low = low_res.gather(1, pick.view({B, 1, 1, 1}).expand({B, 1, L, L})).detach();
+      const torch::Tensor picked_up = up.gather(1, pick.view({B, 1, 1, 1}).expand({B, 1, S, S})).squeeze(1).gt(0);
+      chosen.index_copy_(0, index, picked_low);
+      predicted.index_copy_(0, index, picked_up);
+      const torch::Tensor picked_iou = true_iou.gather(1, pick.view({B, 1})).squeeze(1);  // [B]
+      for (int64_t i = 0; i < B; ++i) {
+        if (rows[static_cast<size_t>((*group)[static_cast<size_t>(i)])].target < 0) continue;
+        iou_sum += picked_iou[i].item<double>();
+        ++objects;
+      }
+    }
+    RoundResult result;
+    result.loss = loss / static_cast<double>(R);
+    result.chosen = chosen;
+    result.predicted = predicted;
+    result.chosen_iou = objects ? iou_sum / objects : 0.0;
+    return result;
+  }
+
+  const SamTrainOptions& o_;
+  TinySam& model_;
+  sam::SamConfig config_;
+  Random rng_;
+  uint32_t next_scene_ = 0;
+  torch::Tensor dense_pe_;
+};
+
+void validate(const SamTrainOptions& o) {
+  if (o.out_dir.empty()) throw ArgumentError("SamTrainOptions::out_dir is empty");
+  if (o.seed == 0 || o.seed >= (uint64_t{1} << 32)) {
+    throw ArgumentError("SamTrainOptions::seed must be in [1, 2^32), got " + std::to_string(o.seed));
+  }
+  if (o.steps < 0 || !(o.lr > 0)) throw ArgumentError("SamTrainOptions: steps must be >= 0 and lr > 0");
+  if (o.images_per_step < 1 || o.corrective_rounds < 0 || o.background_clicks < 0) {
+    throw ArgumentError("SamTrainOptions: images_per_step >= 1, corrective_rounds >= 0, background_clicks >= 0");
+  }
+  if (o.model.attention_downsample_rate < 1 ||
+      o.model.prompt_embed_dim % (8 * o.model.attention_downsample_rate) != 0) {
+    throw ArgumentError("TinySamSpec: prompt_embed_dim must be a multiple of 8 * attention_downsample_rate (the "
+                        "decoder's 8 heads share its cross-attention width)");
+  }
+}
+
+void write_config(const TinySamSpec& spec, const fs::path& file) {
+  nlohmann::ordered_json j;
+  j["encoder"] = "vit";
+  j["image_size"] = spec.image_size;
+  j["vit_patch_size"] = spec.patch_size;
+  j["encoder_embed_dim"] = spec.embed_dim;
+  j["encoder_depth"] = spec.depth;
+  j["encoder_num_heads"] = spec.num_heads;
+  j["encoder_global_attn_indexes"] = spec.global_attn_indexes;
+  j["window_size"] = spec.window_size;
+  j["prompt_embed_dim"] = spec.prompt_embed_dim;
+  std::ofstream out(file);
+  out << j.dump(2) << "\n";
+  if (!out) throw IoError("cannot write " + file.string());
+}
+
+void save(TinySam& model, const fs::path& dir) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  const std::pair<const char*, torch::nn::Module*> parts[] = {
+      {"image_encoder.", model.encoder.get()}, {"prompt_encoder.", model.prompt.get()}, {"mask_decoder.", model.decoder.get()}};
+  for (const auto& [prefix, module] : parts) {
+    for (const auto& p : module->named_parameters()) tensors.emplace_back(prefix + p.key(), p.value().detach());
+    for (const auto& b : module->named_buffers()) tensors.emplace_back(prefix + b.key(), b.value().detach());
+  }
+  save_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
+}
+
+}  // namespace
+
+sam::SamConfig make_sam_config(const TinySamSpec& spec) {
+  sam::SamConfig c;
+  c.encoder = sam::EncoderKind::Vit;
+  c.image_size = spec.image_size;
+  c.vit_patch_size = spec.patch_size;
+  c.encoder_embed_dim = spec.embed_dim;
+  c.encoder_depth = spec.depth;
+  c.encoder_num_heads = spec.num_heads;
+  c.encoder_global_attn_indexes = spec.global_attn_indexes;
+  c.window_size = spec.window_size;
+  c.vit_mlp_dim = 4 * spec.embed_dim;
+  c.prompt_embed_dim = spec.prompt_embed_dim;
+  c.decoder_mlp_dim = spec.decoder_mlp_dim;
+  c.iou_head_hidden_dim = spec.iou_head_hidden_dim;
+  c.attention_downsample_rate = spec.attention_downsample_rate;
+  return c;
+}
+
+SamTrainReport train_sam(const SamTrainOptions& options) {
+  validate(options);
+  const auto start = Clock::now();
+  const auto log = [&](const std::string& line) {
+    if (options.log) options.log(line);
+  };
+  if (options.threads > 0) torch::set_num_threads(options.threads);
+  torch::manual_seed(options.seed);
+  fs::create_directories(options.out_dir);
+
+  const sam::SamConfig config = make_sam_config(options.model);
+  const auto topts = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCPU);
+  TinySam model{sam::ImageEncoderVit(config, topts), sam::PromptEncoder(config, topts), sam::MaskDecoder(config, topts)};
+  initialize_sam(*model.encoder, options.pe_scale);
+  initialize_sam(*model.prompt, options.pe_scale);
+  initialize_sam(*model.decoder, options.pe_scale);
+  if (!options.init.empty()) {
+    const Weights weights = load_weights(options.init / "model.safetensors");
+    load_module(*model.encoder, weights, "image_encoder.");
+    load_module(*model.prompt, weights, "prompt_encoder.");
+    load_module(*model.decoder, weights, "mask_decoder.");
+    torch::NoGradGuard no_grad;
+    for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(model.encoder.get()),
+                                 static_cast<torch::nn::Module*>(model.prompt.get()),
+                                 static_cast<torch::nn::Module*>(model.decoder.get())}) {
+      for (auto& t : m->parameters()) t.set_data(t.data().clone());  // own memory, not the file's
+      for (auto& t : m->buffers()) t.set_data(t.data().clone());
+    }
+    log("initialised from " + options.init.string());
+  }
+  const std::vector<torch::Tensor> params = model.parameters();
+  SamTrainReport report;
+  for (const auto& p : params) report.parameters += p.numel();
+  log("tiny SAM: " + config.describe() + ", " + std::to_string(report.parameters) + " parameters");
+
+  SamTrainer trainer(options, model, config);
+  if (options.pretrain_steps > 0) {
+    DenseHead head(config.prompt_embed_dim, config.low_res_size() / config.embedding_size());
+    std::vector<torch::Tensor> pre_params = model.encoder->parameters();
+    for (const auto& p : head->parameters()) pre_params.push_back(p);
+    torch::optim::Adam pre(pre_params, torch::optim::AdamOptions(options.pretrain_lr).betas({0.9, 0.999}));
+    SamTrainOptions schedule = options;
+    schedule.steps = options.pretrain_steps;
+    schedule.lr = options.pretrain_lr;
+    double window_loss = 0;
+    int window = 0;
+    const auto pre_start = Clock::now();
+    for (int step = 0; step < options.pretrain_steps; ++step) {
+      const double lr = learning_rate(schedule, step);
+      for (auto& group : pre.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      pre.zero_grad();
+      const torch::Tensor loss = trainer.pretrain_step(head);
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(pre_params, 1.0);
+      pre.step();
+      window_loss += loss.item<double>();
+      ++window;
+      if ((step + 1) % std::max(1, options.log_every) == 0 || step + 1 == options.pretrain_steps) {
+        report.pretrain_losses.push_back({step + 1, window_loss / window, 0.0});
+        const double elapsed = seconds_since(pre_start);
+        log("[pretrain] step " + std::to_string(step + 1) + "/" + std::to_string(options.pretrain_steps) +
+            format("  loss %.4f  lr %.2e  %.2f steps/s", window_loss / window, lr, (step + 1) / elapsed) +
+            format("  (%.0f s, process CPU %.0f s)", elapsed, cpu_seconds()));
+        window_loss = 0;
+        window = 0;
+      }
+    }
+  }
+  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(options.lr).betas({0.9, 0.999}));
+  double window_loss = 0, window_iou = 0;
+  int window = 0;
+  const auto loop_start = Clock::now();
+  for (int step = 0; step < options.steps; ++step) {
+    const double lr = learning_rate(options, step);
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    optimizer.zero_grad();
+    double iou = 0;
+    const torch::Tensor loss = trainer.step(iou);
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(params, 1.0);
+    optimizer.step();
+    window_loss += loss.item<double>();
+    window_iou += iou;
+    ++window;
+    if ((step + 1) % std::max(1, options.log_every) == 0 || step + 1 == options.steps) {
+      report.losses.push_back({step + 1, window_loss / window, window_iou / window});
+      const double elapsed = seconds_since(loop_start);
+      log("[sam] step " + std::to_string(step + 1) + "/" + std::to_string(options.steps) +
+          format("  loss %.4f  round-0 IoU %.3f  lr %.2e  %.2f steps/s", window_loss / window, window_iou / window, lr,
+                 (step + 1) / elapsed) +
+          format("  (%.0f s, process CPU %.0f s)", elapsed, cpu_seconds()));
+      window_loss = window_iou = 0;
+      window = 0;
+    }
+    if (options.eval_every > 0 && (step + 1) % options.eval_every == 0 && step + 1 < options.steps) {
+      write_config(options.model, options.out_dir / "sam_config.json");
+      save(model, options.out_dir);
+      const sam::Sam interim = sam::Sam::load(options.out_dir);
+      SamEvalOptions eval;
+      eval.first_seed = 910000;
+      eval.num_scenes = 40;
+      const IouReport points = evaluate_prompts(interim, eval, PromptKind::kPoint);
+      const IouReport boxes = evaluate_prompts(interim, eval, PromptKind::kBox);
+      log(format("[sam] step %.0f: mean IoU on 40 scenes: click %.4f (%.0f of %.0f below 0.5), box %.4f", step + 1,
+                 points.mean_iou, points.below_half, points.objects, boxes.mean_iou) +
+          format("; click best-of-3 %.4f, single-mask %.4f", points.oracle_iou, points.single_iou));
+    }
+  }
+
+  write_config(options.model, options.out_dir / "sam_config.json");
+  save(model, options.out_dir);
+  std::vector<std::pair<std::string, std::string>> info{{"trainer", "regionlm-train-tiny-sam"},
+                                                        {"seed", std::to_string(options.seed)},
+                                                        {"steps", std::to_string(options.steps)}};
+  info.insert(info.end(), options.provenance.begin(), options.provenance.end());
+  write_manifest(options.out_dir, sam_directory_files(), info);
+  report.seconds = seconds_since(start);
+  report.cpu_seconds = cpu_seconds();
+  log(format("trained and saved in %.0f s (process CPU %.0f s)", report.seconds, report.cpu_seconds));
+
+  if (options.eval_scenes > 0) {
+    const sam::Sam loaded = sam::Sam::load(options.out_dir);
+    SamEvalOptions eval;
+    eval.first_seed = 900000;  // a fixed block of test-range scenes, apart from the tests' own
+    eval.num_scenes = options.eval_scenes;
+    const IouReport points = evaluate_prompts(loaded, eval, PromptKind::kPoint);
+    const IouReport boxes = evaluate_prompts(loaded, eval, PromptKind::kBox);
+    SamEvalOptions heavy = eval;
+    heavy.scene = heavy_overlap_options();
+    const IouReport occluded = evaluate_prompts(loaded, heavy, PromptKind::kPoint);
+    log(format("mean IoU on %.0f fresh scenes: one click %.4f, box %.4f, one click on heavy-overlap scenes %.4f",
+               eval.num_scenes, points.mean_iou, boxes.mean_iou, occluded.mean_iou));
+  }
+  return report;
+}
+
+}  // namespace regionlm::tiny_shapes

@@ -1,0 +1,44 @@
+// The segmenter's trainer stays alive: a few dozen steps of each stage from scratch lower the
+// losses and raise the IoU of the masks, and leave a directory that matches its manifest and that Sam::load
+// reads with the configuration it was trained with.
+#include <gtest/gtest.h>
+
+#include "manifest.hpp"
+#include "regionlm/sam/sam.hpp"
+#include "sam_trainer.hpp"
+#include "test_util.hpp"
+
+namespace ts = regionlm::tiny_shapes;
+
+TEST(TinySamTraining, FewStepsFromScratchLowerTheLoss) {
+  ts::SamTrainOptions options;
+  options.out_dir = regionlm::test::scratch_dir("tiny-sam-training") / "sam";
+  options.seed = 5;
+  options.pretrain_steps = 30;
+  options.pretrain_images = 2;
+  options.steps = 40;
+  options.lr = 2e-3;
+  options.images_per_step = 2;
+  options.corrective_rounds = 1;
+  options.log_every = 10;
+  options.eval_scenes = 0;
+  options.threads = 1;  // ctest runs test programs side by side on few cores
+  const ts::SamTrainReport report = ts::train_sam(options);
+
+  ASSERT_EQ(report.pretrain_losses.size(), 3u);  // one mean per 10 steps
+  EXPECT_LT(report.pretrain_losses.back().loss, 0.8 * report.pretrain_losses.front().loss)
+      << "pretraining: first " << report.pretrain_losses.front().loss << ", last " << report.pretrain_losses.back().loss;
+  ASSERT_EQ(report.losses.size(), 4u);
+  for (const auto& p : report.losses) EXPECT_TRUE(std::isfinite(p.loss));
+  // Untrained, a mask costs about 2 * ln 2 (cross-entropy) + 0.5..1 (Dice) per output; forty
+  // steps learn at least where the clicked object is.
+  EXPECT_LT(report.losses.back().loss, 0.7 * report.losses.front().loss)
+      << "first " << report.losses.front().loss << ", last " << report.losses.back().loss;
+  EXPECT_GT(report.losses.back().mask_iou, report.losses.front().mask_iou);
+
+  EXPECT_EQ(ts::verify_manifest(options.out_dir).size(), ts::sam_directory_files().size());
+  const regionlm::sam::Sam sam = regionlm::sam::Sam::load(options.out_dir);
+  EXPECT_EQ(sam.config().image_size, options.model.image_size);
+  EXPECT_EQ(sam.config().encoder_depth, options.model.depth);
+  EXPECT_EQ(sam.config().encoder_global_attn_indexes, options.model.global_attn_indexes);
+}
