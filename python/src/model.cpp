@@ -182,7 +182,7 @@ Answer chat_ask(Chat& chat, const std::string& question, int64_t max_new_tokens,
 Model load(const std::filesystem::path& dir, const std::string& device, const std::string& dtype,
            const std::string& quantize, const std::filesystem::path& vision_tower, const std::string& image_prefix,
            const std::string& conversation_template, bool strict_regions, bool reuse_image_prefix,
-           bool allow_unexpected_keys, CallbackArg<void(double, const std::string&)> on_progress) {
+           bool allow_unexpected_keys, int64_t batch_rows, CallbackArg<void(double, const std::string&)> on_progress) {
   LoadOptions options;
   options.device = device;
   options.dtype = dtype;
@@ -193,6 +193,7 @@ Model load(const std::filesystem::path& dir, const std::string& device, const st
   options.strict_regions = strict_regions;
   options.reuse_image_prefix = reuse_image_prefix;
   options.allow_unexpected_keys = allow_unexpected_keys;
+  options.batch_rows = batch_rows;
   PythonCallback progress{std::move(on_progress), nullptr};
   if (progress.active()) {
     if (!PyCallable_Check(progress.function.ptr())) throw ArgumentError("on_progress: expected a callable or None");
@@ -318,19 +319,22 @@ void register_model(nb::module_& m) {
   nb::class_<Model>(m, "Model",
                     "An Osprey or GPT4RoI checkpoint loaded for inference. Immutable: any number of Python\n"
                     "threads may call one Model at once (the GIL is released while it computes).")
-      .def_static(
-          "load", &load, nb::arg("dir"), nb::kw_only(), nb::arg("device") = kLoadDefaults.device,
-          nb::arg("dtype") = kLoadDefaults.dtype, nb::arg("quantize") = kLoadDefaults.quantize,
-          nb::arg("vision_tower") = kLoadDefaults.vision_tower, nb::arg("image_prefix") = kLoadDefaults.image_prefix,
-          nb::arg("conversation_template") = kLoadDefaults.conversation_template,
-          nb::arg("strict_regions") = kLoadDefaults.strict_regions,
-          nb::arg("reuse_image_prefix") = kLoadDefaults.reuse_image_prefix,
-          nb::arg("allow_unexpected_keys") = kLoadDefaults.allow_unexpected_keys, nb::arg("on_progress") = nb::none(),
-          "Loads a model directory (config.json, tokenizer.model, weights). device: 'cpu', 'cuda',\n"
-          "'cuda:1' ('' = CUDA when available); dtype: 'float32', 'bfloat16', 'float16' ('' =\n"
-          "bfloat16 on CUDA, float32 on CPU); quantize: '' or 'int8'; on_progress(fraction, stage).\n"
-          "The other keywords are regionlm::LoadOptions' fields. Raises IoError, ConfigError,\n"
-          "FormatError or WeightError.")
+      .def_static("load", &load, nb::arg("dir"), nb::kw_only(), nb::arg("device") = kLoadDefaults.device,
+                  nb::arg("dtype") = kLoadDefaults.dtype, nb::arg("quantize") = kLoadDefaults.quantize,
+                  nb::arg("vision_tower") = kLoadDefaults.vision_tower,
+                  nb::arg("image_prefix") = kLoadDefaults.image_prefix,
+                  nb::arg("conversation_template") = kLoadDefaults.conversation_template,
+                  nb::arg("strict_regions") = kLoadDefaults.strict_regions,
+                  nb::arg("reuse_image_prefix") = kLoadDefaults.reuse_image_prefix,
+                  nb::arg("allow_unexpected_keys") = kLoadDefaults.allow_unexpected_keys,
+                  nb::arg("batch_rows") = kLoadDefaults.batch_rows, nb::arg("on_progress") = nb::none(),
+                  "Loads a model directory (config.json, tokenizer.model, weights). device: 'cpu', 'cuda',\n"
+                  "'cuda:1' ('' = CUDA when available); dtype: 'float32', 'bfloat16', 'float16' ('' =\n"
+                  "bfloat16 on CUDA, float32 on CPU); quantize: '' or 'int8'; batch_rows: N > 1 joins the\n"
+                  "one-row calls of concurrent threads into one decode batch of up to N rows (continuous\n"
+                  "batching; on_step then runs on the batch's thread); on_progress(fraction, stage).\n"
+                  "The other keywords are regionlm::LoadOptions' fields. Raises IoError, ConfigError,\n"
+                  "FormatError or WeightError.")
       .def(
           "encode",
           [](const Model& model, ModelImageArg image) {
@@ -374,6 +378,18 @@ void register_model(nb::module_& m) {
             return model.tokenizer().decode(ids, skip_special);
           },
           nb::arg("ids"), nb::arg("skip_special") = true, "Text of token ids.")
+      .def_prop_ro(
+          "batch_stats",
+          [](const Model& model) {
+            const llm::BatcherStats stats = model.batch_stats();
+            nb::dict out;
+            out["requests"] = stats.requests;
+            out["steps"] = stats.steps;
+            out["row_steps"] = stats.row_steps;
+            out["largest_step"] = stats.largest_step;
+            return out;
+          },
+          "What the continuous batch has done (batch_rows > 1): requests, steps, row_steps, largest_step.")
       .def_prop_ro(
           "family", [](const Model& model) { return to_string(model.family()); }, "'osprey' or 'gpt4roi'.")
       .def_prop_ro(

@@ -92,6 +92,31 @@ def test_threads_sharing_one_model_give_the_sequential_answers(model, scene, mas
     assert results == sequential
 
 
+def test_threads_joining_one_continuous_batch_give_the_sequential_answers(masks):
+    batched = regionlm.Model.load(MODEL_DIR, device="cpu", batch_rows=4)
+    scene = batched.encode(SCENE_IMAGE)
+    regions = [regionlm.Region.from_mask(m) for m in masks]
+    prompts = [None, "What color is <region>?", "What shape is <region>?", None]
+    sequential = [batched.describe(scene, [regions[i]], prompts[i]).tokens.tolist() for i in range(4)]
+    before = batched.batch_stats["requests"]
+    results, pieces = [None] * 4, [[] for _ in range(4)]
+    start = threading.Barrier(4)
+
+    def work(i):
+        start.wait()
+        # on_step runs on the batch's worker thread: the callback takes the GIL there.
+        results[i] = batched.describe(scene, [regions[i]], prompts[i], on_step=lambda s: pieces[i].append(s.piece))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.tokens.tolist() for r in results] == sequential
+    assert ["".join(p) for p in pieces] == [r.text for r in results]
+    assert batched.batch_stats["requests"] - before == 4
+
+
 def test_on_step_pieces_make_the_answer_and_false_cancels(model, scene, masks):
     region = [regionlm.Region.from_mask(masks[0])]
     steps = []

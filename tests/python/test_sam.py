@@ -9,7 +9,7 @@ import pytest
 from safetensors.numpy import load_file
 
 import regionlm
-from conftest import ROOT, SCENE_IMAGE, describe_cli, read_rgb
+from conftest import MODEL_DIR, ROOT, SCENE_IMAGE, describe_cli, read_rgb, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +52,19 @@ def test_clicks_and_box_match_cli(model, scene, sam, sam_dir):
 
 
 def test_everything_matches_cli(model, scene, sam, sam_dir):
-    cli = describe_cli(["--image", SCENE_IMAGE, "--sam", sam_dir, "--everything"])
+    out = run_cli("describe", ["--model", MODEL_DIR, "--device", "cpu", "--json", "--image", SCENE_IMAGE, "--sam",
+                               sam_dir, "--everything"])
+    cli = json.loads(out)
     generated = regionlm.generate_masks(sam, SCENE_IMAGE)
-    assert len(generated) == len(cli) > 0
+    assert len(generated) == len(cli["regions"]) > 0
+    for g, r in zip(generated, cli["regions"]):
+        assert regionlm.rle_encode(g.segmentation) == r["rle"]["counts"] and g.area == r["area"]
+        assert list(g.bbox) == r["bbox"] and g.predicted_iou == pytest.approx(r["predicted_iou"])
+    # One answer per region, or (a single region) the one answer beside them.
+    cli_answers = [cli["answer"]] if "answer" in cli else cli["regions"]
     answers = model.describe_each(scene, [g.region() for g in generated])
-    assert [a.tokens.tolist() for a in answers] == [a["tokens"] for a in cli]
+    assert [a.tokens.tolist() for a in answers] == [a["tokens"] for a in cli_answers]
+    assert [a.text for a in answers] == [a["text"] for a in cli_answers]
     first = generated[0]
     assert not first.segmentation.flags.writeable
     assert first.segmentation.shape == (scene.height, scene.width) and first.area == int(first.segmentation.sum())
