@@ -9,7 +9,8 @@ req="$root/scripts/requirements.txt"
 
 apt_packages=(libopencv-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev
               libgtest-dev libgmock-dev libbenchmark-dev cmake g++ python3-venv pkg-config
-              libcpp-httplib-dev chromium chromium-driver)  # the last three: regionlm-server and its browser test
+              libcpp-httplib-dev chromium chromium-driver  # these three: regionlm-server and its browser test
+              python3-dev)  # headers for the Python module when the venv is Debian's python3
 
 missing=()
 for p in "${apt_packages[@]}"; do
