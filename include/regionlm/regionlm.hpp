@@ -40,6 +40,8 @@
 #include "regionlm/text/tokenizer.hpp"
 
 #include "regionlm/llm/attention.hpp"
+#include "regionlm/llm/batcher.hpp"
+#include "regionlm/llm/batcher_stats.hpp"
 #include "regionlm/llm/decoder_layer.hpp"
 #include "regionlm/llm/generation.hpp"
 #include "regionlm/llm/kv_cache.hpp"
