@@ -4,8 +4,13 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
+FUZZ_SECONDS ?= 60
+# Clang build for libFuzzer (ASan + UBSan + coverage); parsers only, see fuzz/CMakeLists.txt.
+FUZZ_CMAKE = -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+  "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DREGIONLM_FUZZ=ON -DREGIONLM_BUILD_EXAMPLES=OFF \
+  -DREGIONLM_BUILD_BENCHMARKS=OFF
 
-.PHONY: all setup configure build test demo sanitize install clean format
+.PHONY: all setup configure build test demo sanitize sanitize-all fuzz install clean format
 
 all: build
 
@@ -32,6 +37,21 @@ sanitize: setup
 	cmake --build $(BUILD)-asan -j $(JOBS) --target test_io_readers
 	ASAN_OPTIONS=detect_leaks=0 $(BUILD)-asan/tests/io/test_io_readers
 
+# Every fuzz target for FUZZ_SECONDS (default 60) under ASan + UBSan; fails on any finding
+# (docs/reliability.md). CI runs `make fuzz FUZZ_SECONDS=10`.
+fuzz: setup
+	@test -f $(BUILD)-fuzz/CMakeCache.txt || cmake -S . -B $(BUILD)-fuzz $(FUZZ_CMAKE) -DREGIONLM_BUILD_TESTS=OFF $(CMAKE_ARGS)
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_all
+	bash scripts/run_fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+# The whole test suite under ASan + UBSan (a Debug build of everything, so not part of
+# `make test`; docs/reliability.md says what was run).
+sanitize-all: setup
+	@test -f $(BUILD)-asan/CMakeCache.txt || cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug \
+	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=OFF -DREGIONLM_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
 # The bundled models/tiny-shapes on the bundled scene (scripts/demo_parity.sh shows parity
 # with the Python reference on a random Osprey checkpoint).
 demo: build
@@ -44,4 +64,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

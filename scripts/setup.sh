@@ -10,7 +10,8 @@ req="$root/scripts/requirements.txt"
 apt_packages=(libopencv-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev
               libgtest-dev libgmock-dev libbenchmark-dev cmake g++ python3-venv pkg-config
               libcpp-httplib-dev chromium chromium-driver  # these three: regionlm-server and its browser test
-              python3-dev)  # headers for the Python module when the venv is Debian's python3
+              python3-dev  # headers for the Python module when the venv is Debian's python3
+              clang libclang-rt-14-dev)  # libFuzzer and the sanitizer runtimes for `make fuzz`
 
 missing=()
 for p in "${apt_packages[@]}"; do

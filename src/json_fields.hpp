@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "json_depth.hpp"
 #include "regionlm/error.hpp"
 
 namespace regionlm {
@@ -117,11 +118,12 @@ class JsonFields {
   std::string path_;
 };
 
-/// Parses JSON text whose top level must be an object; ConfigError naming `source` otherwise.
+/// Parses JSON text whose top level must be an object; ConfigError naming `source` otherwise
+/// (also for nesting deeper than limits::kMaxJsonDepth).
 inline nlohmann::json parse_json_object(const std::string& text, const std::string& source) {
   nlohmann::json root;
   try {
-    root = nlohmann::json::parse(text);
+    root = parse_json_depth_limited<ConfigError>(text, source);
   } catch (const nlohmann::json::exception& e) {
     throw ConfigError(source + ": invalid JSON: " + e.what());
   }

@@ -1,6 +1,5 @@
 #include "common/options.hpp"
 
-#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -10,6 +9,7 @@
 #include <sstream>
 
 #include "regionlm/error.hpp"
+#include "regionlm/region/coco_json.hpp"
 
 namespace regionlm::examples {
 
@@ -79,43 +79,12 @@ Region box_region(const std::string& text) {
   return Region::from_box(b[0], b[1], b[2], b[3]);
 }
 
-Region rle_region(const nlohmann::json& entry, const std::string& where) {
-  const nlohmann::json& rle = entry.contains("segmentation") ? entry["segmentation"] : entry;
-  if (!rle.is_object() || !rle.contains("size") || !rle.contains("counts") || !rle["size"].is_array() ||
-      rle["size"].size() != 2 || !rle["size"][0].is_number_integer() || !rle["size"][1].is_number_integer()) {
-    throw FormatError(where + ": expected {\"size\": [height, width], \"counts\": ...}");
-  }
-  const int height = rle["size"][0].get<int>();
-  const int width = rle["size"][1].get<int>();
-  const nlohmann::json& counts = rle["counts"];
-  if (counts.is_string()) return Region::from_rle(counts.get<std::string>(), height, width);
-  if (counts.is_array()) {
-    std::vector<uint32_t> runs;
-    for (const auto& c : counts) {
-      if (!c.is_number_unsigned()) throw FormatError(where + ": counts must be non-negative integers");
-      runs.push_back(c.get<uint32_t>());
-    }
-    return Region::from_rle(runs, height, width);
-  }
-  throw FormatError(where + ": counts must be a string or a list of integers");
-}
-
 std::vector<Region> rle_regions(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError("cannot open RLE file " + path);
-  nlohmann::json root;
-  try {
-    root = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(path + ": invalid JSON: " + e.what());
-  }
-  std::vector<Region> out;
-  if (root.is_array()) {
-    for (size_t i = 0; i < root.size(); ++i) out.push_back(rle_region(root[i], path + " entry " + std::to_string(i)));
-  } else {
-    out.push_back(rle_region(root, path));
-  }
-  return out;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_coco_regions(text.str(), path);
 }
 
 }  // namespace

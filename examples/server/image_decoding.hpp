@@ -9,12 +9,9 @@
 
 namespace regionlm::server {
 
-/// Largest image the server decodes.
-inline constexpr int kMaxImageSide = 16384;             // px, either side
-inline constexpr int64_t kMaxImagePixels = 40'000'000;  // width x height
-
-/// Width and height from a PNG (IHDR) or JPEG (SOFn) header. Throws ApiError 422 naming
-/// `param` for another format, an unreadable header, a 0 size or one over the limits above.
+/// Width and height from a PNG (IHDR) or JPEG (SOFn) header (vision::read_image_header).
+/// Throws ApiError 422 naming `param` for another format, an unreadable header, a 0 size or
+/// one over limits::kMaxImageSide / limits::kMaxImagePixels (code "image_too_large").
 cv::Size image_header_size(const std::string& bytes, const std::string& param);
 
 /// An uploaded image as CV_8UC3 RGB (vision::decode_image after the header check); 422 for a

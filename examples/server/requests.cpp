@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "json_depth.hpp"
 #include "regionlm/prompts.hpp"
 #include "server/api_error.hpp"
 
@@ -139,8 +140,8 @@ RegionInput region(const json& v, const std::string& param) {
     object(*mask, p);
     const json& size = array(required(*mask, "size", p + ".size"), p + ".size");
     if (size.size() != 2) throw invalid_request(p + ".size", p + ".size: expected [height, width]");
-    r.rle_height = static_cast<int>(integer(size[0], p + ".size[0]", 1, 1 << 16));
-    r.rle_width = static_cast<int>(integer(size[1], p + ".size[1]", 1, 1 << 16));
+    r.rle_height = static_cast<int>(integer(size[0], p + ".size[0]", 1, limits::kMaxImageSide));
+    r.rle_width = static_cast<int>(integer(size[1], p + ".size[1]", 1, limits::kMaxImageSide));
     const json& counts = required(*mask, "counts", p + ".counts");
     if (counts.is_string()) {
       r.rle_string = counts.get<std::string>();
@@ -189,7 +190,9 @@ std::vector<RegionInput> regions(const json& body) {
   const json* list = member(body, "regions");
   if (!list) return out;
   array(*list, "regions");
-  if (list->size() > kMaxRegions) throw invalid_request("regions", "at most " + std::to_string(kMaxRegions) + " regions");
+  if (list->size() > static_cast<size_t>(limits::kMaxRegions)) {
+    throw invalid_request("regions", "at most " + std::to_string(limits::kMaxRegions) + " regions");
+  }
   for (size_t i = 0; i < list->size(); ++i) out.push_back(region((*list)[i], at("regions", i)));
   return out;
 }
@@ -288,7 +291,11 @@ std::array<int8_t, 256> base64_table() {
 }  // namespace
 
 json parse_body(const std::string& body) {
-  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const json::parser_callback_t depth_limit = [](int depth, json::parse_event_t event, json&) {
+    if (json_too_deep(depth, event)) throw invalid_request("", json_depth_message("the request body"), "invalid_json");
+    return true;
+  };
+  json parsed = json::parse(body, depth_limit, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) throw invalid_request("", "the request body is not valid JSON", "invalid_json");
   if (!parsed.is_object()) throw invalid_request("", "the request body must be a JSON object", "invalid_json");
   return parsed;

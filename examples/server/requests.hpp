@@ -12,15 +12,16 @@
 #include <vector>
 
 #include "regionlm/generation_options.hpp"
+#include "regionlm/limits.hpp"
 #include "regionlm/sam/prompt.hpp"
 #include "regionlm/text/conversation.hpp"
 
 namespace regionlm::server {
 
-/// Upper bounds on numbers a request may carry (larger ones are a 400).
+/// Upper bounds on numbers a request may carry (larger ones are a 400); "regions" is bounded by
+/// limits::kMaxRegions, images and masks by limits::kMaxImageSide / kMaxImagePixels.
 inline constexpr int64_t kMaxTokensLimit = 1 << 20;  // max_tokens; the model's context clamps further
 inline constexpr size_t kMaxStopStrings = 16;        // entries of "stop"
-inline constexpr size_t kMaxRegions = 256;           // entries of "regions"
 inline constexpr size_t kMaxPromptPoints = 1024;     // points of one prompt or scribble
 
 /// An image from a data URL (`data:image/png;base64,...` or image/jpeg), base64-decoded but not

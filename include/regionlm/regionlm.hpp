@@ -4,6 +4,7 @@
 // tests/pipeline/umbrella_test.cpp checks that no public header is missing here.
 
 #include "regionlm/error.hpp"
+#include "regionlm/limits.hpp"
 #include "regionlm/config.hpp"
 #include "regionlm/version.hpp"
 #include "regionlm/prompts.hpp"
@@ -22,12 +23,14 @@
 
 #include "regionlm/vision/convnext.hpp"
 #include "regionlm/vision/image.hpp"
+#include "regionlm/vision/image_header.hpp"
 #include "regionlm/vision/layers.hpp"
 #include "regionlm/vision/preprocess.hpp"
 #include "regionlm/vision/projector.hpp"
 #include "regionlm/vision/resample.hpp"
 
 #include "regionlm/region/mask_extractor.hpp"
+#include "regionlm/region/coco_json.hpp"
 #include "regionlm/region/masks.hpp"
 #include "regionlm/region/mlp.hpp"
 #include "regionlm/region/region.hpp"

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "regionlm/error.hpp"
+#include "regionlm/text/sequence.hpp"
 
 namespace regionlm::gpt4roi {
 namespace {
@@ -96,6 +97,7 @@ PromptLayout build_prompt(const text::Tokenizer& tokenizer, const std::vector<te
                           const std::string& question, int64_t num_regions, int64_t num_image_tokens,
                           int64_t max_length, bool require_all_regions,
                           const std::string& first_turn_prefix) {
+  text::check_prompt_bytes(history, question, "GPT4RoI prompt");
   int64_t added[6];
   for (int i = 0; i < 6; ++i) {
     try {

@@ -3,6 +3,7 @@
 #include <set>
 #include <vector>
 
+#include "json_depth.hpp"
 #include "regionlm/error.hpp"
 
 namespace regionlm::io {
@@ -10,7 +11,8 @@ namespace regionlm::io {
 nlohmann::json parse_strict_json(const char* begin, const char* end, const std::string& source) {
   using nlohmann::json;
   std::vector<std::set<std::string>> open_objects;  // keys seen in each enclosing object
-  const json::parser_callback_t track_keys = [&](int, json::parse_event_t event, json& value) {
+  const json::parser_callback_t track_keys = [&](int depth, json::parse_event_t event, json& value) {
+    if (json_too_deep(depth, event)) throw FormatError(json_depth_message(source));
     switch (event) {
       case json::parse_event_t::object_start:
         open_objects.emplace_back();

@@ -109,7 +109,7 @@ class Unpickler {
         case 0x87: push(tuple_of(3)); break;        // TUPLE3
         case ']': push(make(Value::Kind::List)); break;  // EMPTY_LIST
         case 'l': push(sequence(Value::Kind::List, pop_mark())); break;  // LIST
-        case 'a': append(peek(), {pop()}); break;      // APPEND
+        case 'a': { Ref item = pop(); append(peek(), {item}); break; }  // APPEND (item popped first: argument order is unspecified)
         case 'e': { auto items = pop_mark(); append(peek(), items); break; }  // APPENDS
         case '}': push(make(Value::Kind::Dict)); break;  // EMPTY_DICT
         case 'd': { Ref dict = make(Value::Kind::Dict); set_items(dict, pop_mark()); push(dict); break; }  // DICT
@@ -228,6 +228,9 @@ class Unpickler {
   }
   // Records that `child` now lives inside `parent`, bounding the depth.
   void adopt(Value& parent, Value& child) const {
+    // Containers are filled before they are placed (check_mutable), so the only cycle left is
+    // a container put into itself (DUP, SETITEM): a shared_ptr cycle that would leak.
+    if (&parent == &child) fail("recursive containers are not supported (a container inside itself)");
     if (child.depth >= kMaxValueDepth) fail("values nested deeper than " + std::to_string(kMaxValueDepth));
     parent.depth = std::max(parent.depth, child.depth + 1);
     child.contained = true;

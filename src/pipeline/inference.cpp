@@ -153,7 +153,8 @@ std::shared_ptr<const llm::KVCache> image_prefix(const ModelImpl& model, const E
 
 int64_t cache_capacity(const ModelImpl& model, int64_t prompt_length, int64_t max_new_tokens) {
   const int64_t limit = model.text_config().max_position_embeddings;
-  return std::min(limit, prompt_length + std::max<int64_t>(max_new_tokens, 1));
+  // Clamped before adding: max_new_tokens is the caller's and may be anything up to INT64_MAX.
+  return std::min(limit, prompt_length + std::clamp<int64_t>(max_new_tokens, 1, limit));
 }
 
 Answer make_answer(llm::GenerationResult result, double encode_ms, double regions_ms, int64_t num_regions,

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "regionlm/error.hpp"
+#include "regionlm/limits.hpp"
 
 namespace regionlm {
 
@@ -15,6 +16,17 @@ torch::Tensor regions_to_masks(const std::vector<Region>& regions, int height, i
     throw ArgumentError("regions_to_masks: image size must be positive, got " +
                         std::to_string(height) + "x" + std::to_string(width) +
                         " (height x width)");
+  }
+  if (static_cast<int64_t>(regions.size()) > limits::kMaxRegions) {
+    throw ArgumentError("regions_to_masks: " + std::to_string(regions.size()) + " regions; at most " +
+                        std::to_string(limits::kMaxRegions) + " (limits::kMaxRegions)");
+  }
+  if (height > limits::kMaxImageSide || width > limits::kMaxImageSide ||
+      int64_t{height} * width > limits::kMaxImagePixels) {
+    throw ArgumentError("regions_to_masks: image size " + std::to_string(height) + "x" + std::to_string(width) +
+                        " (height x width) exceeds limits::kMaxImageSide (" + std::to_string(limits::kMaxImageSide) +
+                        " px a side) or limits::kMaxImagePixels (" + std::to_string(limits::kMaxImagePixels) +
+                        " pixels)");
   }
   const auto q = static_cast<int64_t>(regions.size());
   // Rasterised on the host into one buffer (pinned when the target is a GPU) so the

@@ -9,6 +9,7 @@
 
 #include "region/polygon_raster.hpp"
 #include "regionlm/error.hpp"
+#include "regionlm/limits.hpp"
 
 namespace regionlm {
 namespace {
@@ -109,6 +110,12 @@ Region::Kind Region::kind() const {
 Region::Raster Region::try_rasterize(int height, int width, bool allow_resize) const {
   if (height <= 0 || width <= 0) {
     return {cv::Mat(), "image size must be positive, got " + size_text(height, width)};
+  }
+  if (height > limits::kMaxImageSide || width > limits::kMaxImageSide ||
+      int64_t{height} * width > limits::kMaxImagePixels) {
+    return {cv::Mat(), "image size " + size_text(height, width) + " exceeds limits::kMaxImageSide (" +
+                           std::to_string(limits::kMaxImageSide) + " px a side) or limits::kMaxImagePixels (" +
+                           std::to_string(limits::kMaxImagePixels) + " pixels)"};
   }
   return std::visit(
       Overloaded{

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "regionlm/error.hpp"
+#include "regionlm/limits.hpp"
 
 namespace regionlm {
 namespace {
@@ -115,6 +116,14 @@ cv::Mat rle_counts_to_mask(const std::vector<uint32_t>& counts, int height, int 
                         std::to_string(width) + " (height x width)");
   }
   const uint64_t pixels = static_cast<uint64_t>(height) * static_cast<uint64_t>(width);
+  // A few bytes of compressed counts can describe a 4-gigapixel mask: bound it before allocating.
+  if (height > limits::kMaxImageSide || width > limits::kMaxImageSide ||
+      pixels > static_cast<uint64_t>(limits::kMaxImagePixels)) {
+    throw ArgumentError("RLE size " + std::to_string(height) + "x" + std::to_string(width) +
+                        " (height x width) exceeds the mask limits: at most " +
+                        std::to_string(limits::kMaxImageSide) + " px a side (limits::kMaxImageSide) and " +
+                        std::to_string(limits::kMaxImagePixels) + " pixels (limits::kMaxImagePixels)");
+  }
   uint64_t total = 0;
   for (uint32_t run : counts) total += run;
   if (total != pixels) {

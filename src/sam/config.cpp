@@ -326,9 +326,10 @@ SamConfig apply_config_file(const SamConfig& detected, const std::filesystem::pa
       if (key == "embed_dims") same_list(key, stated, detected.embed_dims);
       if (key == "depths") same_list(key, stated, detected.depths);
       // Stage 0 is convolutional: its heads and window are not in the weights.
-      auto compare_tail = [&](const std::vector<int64_t>& found) {
+      // (a named copy: clang before 16 cannot capture a structured binding)
+      auto compare_tail = [&, &setting = key](const std::vector<int64_t>& found) {
         for (size_t s = 1; s < stated.size(); ++s) {
-          if (stated[s] != found[s]) contradiction(key, list_text(stated), list_text(found) + " (stages 1 on)");
+          if (stated[s] != found[s]) contradiction(setting, list_text(stated), list_text(found) + " (stages 1 on)");
         }
       };
       if (key == "num_heads") {

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "regionlm/error.hpp"
+#include "regionlm/limits.hpp"
 
 namespace regionlm::text {
 namespace {
@@ -30,6 +31,14 @@ size_t match_region(std::string_view text, size_t pos, int64_t& number) {
   return end + 1 - pos;
 }
 
+// The header and the referenced-region table grow with num_regions: bound it first.
+void check_region_count(int64_t num_regions, const char* what) {
+  if (num_regions > limits::kMaxRegions) {
+    throw ArgumentError(std::string(what) + ": " + std::to_string(num_regions) + " regions; at most " +
+                        std::to_string(limits::kMaxRegions) + " (limits::kMaxRegions)");
+  }
+}
+
 std::string plural(int64_t n, const char* word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
@@ -38,6 +47,7 @@ std::string plural(int64_t n, const char* word) {
 
 std::string region_header(int64_t num_regions) {
   if (num_regions < 1) throw ArgumentError("region_header: num_regions must be >= 1, got " + std::to_string(num_regions));
+  check_region_count(num_regions, "region_header");
   std::string header = "Ther are " + std::to_string(num_regions) +
                        (num_regions == 1 ? " part region" : " part regions") + " in the picture: ";
   for (int64_t r = 1; r <= num_regions; ++r) {
@@ -56,6 +66,7 @@ ExpandedPrompt expand_region_placeholders(const std::string& prompt, int64_t num
   if (num_regions < 0) {
     throw ArgumentError("num_regions must be >= 0, got " + std::to_string(num_regions));
   }
+  check_region_count(num_regions, "expand_region_placeholders");
   ExpandedPrompt out;
   const std::string_view text(prompt);
   std::string first_sequential, first_numbered;  // spellings seen, for the mixing error
@@ -128,6 +139,7 @@ ExpandedPrompt expand_region_placeholders(const std::string& prompt, int64_t num
 }
 
 void check_all_regions_referenced(const std::vector<int64_t>& referenced, int64_t num_regions) {
+  check_region_count(num_regions, "check_all_regions_referenced");
   std::vector<bool> seen(static_cast<size_t>(std::max<int64_t>(num_regions, 0)), false);
   for (int64_t r : referenced) {
     if (r >= 0 && r < num_regions) seen[static_cast<size_t>(r)] = true;

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "regionlm/error.hpp"
+#include "regionlm/limits.hpp"
 #include "regionlm/text/placeholders.hpp"
 
 namespace regionlm::text {
@@ -85,6 +86,17 @@ void finish_layout(PromptLayout& layout, int64_t max_length, const char* what) {
 
 }  // namespace
 
+// Tokenizing is linear in the text, but the text itself comes from outside: refuse absurd
+// prompts before rendering and encoding them (the position limit is checked after).
+void check_prompt_bytes(const std::vector<Turn>& history, const std::string& question, const std::string& what) {
+  size_t bytes = question.size();
+  for (const Turn& turn : history) bytes += turn.user.size() + turn.assistant.size();
+  if (bytes > limits::kMaxPromptBytes) {
+    throw ArgumentError(what + " text is " + std::to_string(bytes) + " bytes; at most " +
+                        std::to_string(limits::kMaxPromptBytes) + " (limits::kMaxPromptBytes)");
+  }
+}
+
 PromptLayout build_prompt(const Tokenizer& tok, const ConversationTemplate& tmpl,
                           const std::vector<Turn>& history, const std::string& question,
                           int64_t num_regions, int64_t num_image_tokens, int64_t max_length,
@@ -93,6 +105,7 @@ PromptLayout build_prompt(const Tokenizer& tok, const ConversationTemplate& tmpl
     throw ArgumentError("num_image_tokens must be > 0 when the prompt includes the image, got " +
                         std::to_string(num_image_tokens));
   }
+  check_prompt_bytes(history, question, "prompt");
   // Rewrite each user message's placeholders; region pairs keep conversation text order.
   std::vector<Turn> expanded_history;
   std::vector<int64_t> region_order;
@@ -161,6 +174,7 @@ PromptLayout build_prompt(const Tokenizer& tok, const ConversationTemplate& tmpl
 PromptLayout build_followup(const Tokenizer& tok, const ConversationTemplate& tmpl,
                             const std::string& question, int64_t num_regions,
                             int64_t max_length_remaining) {
+  check_prompt_bytes({}, question, "follow-up");
   // The continuation re-tokenizes only from the turn end on; that equals the full prompt's
   // tokens only if the turn end is a special token (a segment boundary for the tokenizer).
   const std::vector<int64_t> end_ids = tok.encode(tmpl.turn_end, false);

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "json_depth.hpp"
 #include "regionlm/error.hpp"
 #include "text/utf8.hpp"
 
@@ -70,7 +71,7 @@ json read_json_file(const fs::path& file) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   try {
-    return json::parse(buffer.str());
+    return parse_json_depth_limited<FormatError>(buffer.str(), file.string());
   } catch (const json::exception& e) {
     throw FormatError(file.string() + ": invalid JSON (" + e.what() + ")");
   }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "regionlm/error.hpp"
+#include "regionlm/vision/image_header.hpp"
 #include "vision/jpeg_integrity.hpp"
 
 namespace regionlm::vision {
@@ -96,6 +97,8 @@ cv::Mat decode_image(const void* data, size_t size, const std::string& what) {
   if (size > static_cast<size_t>(std::numeric_limits<int>::max())) {
     throw FormatError(what + ": " + std::to_string(size) + " bytes is too large to decode");
   }
+  // The declared size is checked before OpenCV allocates the pixels.
+  check_image_size(read_image_header(bytes, size, what), what);
   const cv::Mat encoded(1, static_cast<int>(size), CV_8UC1, const_cast<uint8_t*>(bytes));
   cv::Mat decoded;
   try {

@@ -125,7 +125,7 @@ def main():
     write("not_a_dict.bin", checkpoint(b"\x80\x02]" + tensor("0", 6, [6], [1]) + b"a.", {"0": FLOATS}),
           "not a dict")
     write("deep_nesting.bin", checkpoint(b"\x80\x02" + b"]" * 5000 + b"a" * 4999 + b".", {}), "nested deeper")
-    write("recursive.bin", checkpoint(b"\x80\x02}q\x00" + s("self") + b"h\x00s.", {}), "nested deeper")
+    write("recursive.bin", checkpoint(b"\x80\x02}q\x00" + s("self") + b"h\x00s.", {}), "a container inside itself")  # refused when stored (it leaked before)
     write("bad_opcode.bin", checkpoint(b"\x80\x02}\xff.", {}), "unsupported pickle opcode 0xff")
     write("unterminated_pickle.bin", checkpoint(b"\x80\x02}(" + s("w"), {}), "pickle ends early")
     write("stack_underflow.bin", checkpoint(b"\x80\x02s.", {}), "stack underflow")

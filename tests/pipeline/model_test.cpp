@@ -70,6 +70,23 @@ TEST(Model, DescribeEachEqualsDescribePerRegion) {
   }
 }
 
+TEST(Model, MaxNewTokensBeyondTheContextIsClampedNotOverflowed) {
+  // The KV cache was sized prompt_length + max_new_tokens: INT64_MAX overflowed (UB) into a
+  // negative capacity. Both limits below exceed the context, so both stop where it ends.
+  const Model& model = reference_model();
+  const EncodedImage image = model.encode(reference().image);
+  const std::vector<Region> region{three_regions()[0]};
+  const Answer huge = model.describe(image, region, prompts::kShortDescription, greedy(INT64_MAX));
+  const Answer large = model.describe(image, region, prompts::kShortDescription, greedy(1 << 20));
+  EXPECT_EQ(huge.tokens, large.tokens);
+  EXPECT_EQ(huge.stop_reason, large.stop_reason);
+  const auto each = model.describe_each(image, region, prompts::kShortDescription, greedy(INT64_MAX));
+  EXPECT_EQ(each.at(0).tokens, large.tokens);
+  ChatSession a = model.chat(image, region), b = model.chat(image, region);
+  EXPECT_EQ(a.ask(prompts::kShortDescription, greedy(INT64_MAX)).tokens,
+            b.ask(prompts::kShortDescription, greedy(1 << 20)).tokens);
+}
+
 TEST(Model, DescribeEachRejectsEmptyRegionsAndMultiRegionPrompts) {
   const Model& model = reference_model();
   const EncodedImage image = model.encode(reference().image);

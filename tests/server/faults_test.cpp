@@ -95,6 +95,8 @@ std::vector<Case> cases() {
       {"empty body", "/v1/chat/completions", "", 400, ""},
       {"invalid UTF-8", "/v1/chat/completions", "{\"messages\": \"\xff\xfe\"}", 400, ""},
       {"deeply nested", "/v1/chat/completions", std::string(100000, '[') + std::string(100000, ']'), 400, ""},
+      {"nested beyond limits::kMaxJsonDepth in an object", "/v1/chat/completions",
+       "{\"messages\": " + std::string(65, '[') + std::string(65, ']') + "}", 400, ""},
       {"messages missing", "/v1/chat/completions", without(chat, "messages").dump(), 400, "messages"},
       {"messages a string", "/v1/chat/completions", with(chat, p("/messages"), "hi").dump(), 400, "messages"},
       {"messages empty", "/v1/chat/completions", with(chat, p("/messages"), json::array()).dump(), 400, "messages"},

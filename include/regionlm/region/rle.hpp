@@ -20,7 +20,8 @@ std::string rle_counts_to_string(const std::vector<uint32_t>& counts);
 /// '0'..'o', a value cut off at the end of the string, or a negative/oversized run.
 std::vector<uint32_t> rle_string_to_counts(const std::string& counts);
 /// Expands run lengths to a height x width CV_8UC1 0/1 mask. Throws ArgumentError when
-/// the runs do not add up to height * width or the size is not positive.
+/// the runs do not add up to height * width, the size is not positive, or it exceeds
+/// limits::kMaxImageSide / limits::kMaxImagePixels (checked before allocating).
 cv::Mat rle_counts_to_mask(const std::vector<uint32_t>& counts, int height, int width);
 
 /// Encodes a mask (CV_8UC1, non-zero = inside) to the COCO compressed string.

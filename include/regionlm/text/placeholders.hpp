@@ -17,7 +17,8 @@ struct ExpandedPrompt {
 ///  - `<region1>` ... `<regionN>`: that region (1-based), any order, may repeat;
 ///  - `<mask><pos>`: Osprey's own spelling, same meaning as `<region>` (shares its counter).
 /// Everything else, white space around placeholders included, is kept verbatim.
-/// Throws ArgumentError, naming the placeholder / region, for: a numbered placeholder beyond
+/// Throws ArgumentError, naming the placeholder / region, for: num_regions above
+/// limits::kMaxRegions, a numbered placeholder beyond
 /// `num_regions` (or `<region0>`), the sequential and numbered forms mixed in one message,
 /// more sequential placeholders than regions, a `<mask>` not followed by `<pos>` or a `<pos>`
 /// without `<mask>`, and regions never referenced.

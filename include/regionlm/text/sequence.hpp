@@ -40,6 +40,10 @@ enum class UnmentionedRegions {
   Reject,     // strict: ArgumentError naming the regions the conversation never references
 };
 
+/// Throws ArgumentError naming `what` when the text of `history` and `question` together is
+/// over limits::kMaxPromptBytes; the prompt builders call it before tokenizing.
+void check_prompt_bytes(const std::vector<Turn>& history, const std::string& question, const std::string& what);
+
 /// Osprey's IMAGE_TOKEN_INDEX: the id that stands for the image block in its input_ids.
 inline constexpr int64_t kImageTokenIndex = -200;
 
@@ -54,7 +58,8 @@ inline constexpr int64_t kImageTokenIndex = -200;
 /// "<image>" becomes an Image chunk of `num_image_tokens` positions; the text before and after
 /// it is tokenized separately, as Osprey's `tokenizer_image_token` does (BOS only at the start).
 /// Throws ArgumentError for placeholder errors, "<image>" / "<mask>" / "<pos>" written in the
-/// messages themselves, or a prompt longer than `max_length` positions (checked up front).
+/// messages themselves, text over limits::kMaxPromptBytes (checked before tokenizing), or a
+/// prompt longer than `max_length` positions (checked before embedding).
 PromptLayout build_prompt(const Tokenizer& tok, const ConversationTemplate& tmpl,
                           const std::vector<Turn>& history, const std::string& question,
                           int64_t num_regions, int64_t num_image_tokens, int64_t max_length,

@@ -27,10 +27,11 @@ namespace regionlm::vision {
 /// cv::imdecode, cv::VideoCapture) produce BGR / BGRA.
 enum class ChannelOrder { RGB, BGR };
 
-/// Reads and decodes an image file (any format OpenCV was built with: PNG, JPEG, WebP, TIFF,
-/// BMP, ...). Returns CV_8UC3 RGB with EXIF orientation applied.
-/// Throws IoError when the file cannot be read, FormatError (naming the file) when its
-/// bytes are not a decodable, complete image or use an unsupported depth (see above).
+/// Reads and decodes an image file (PNG, JPEG or BMP: the formats whose header size is checked
+/// before decoding, see image_header.hpp). Returns CV_8UC3 RGB with EXIF orientation
+/// applied. Throws IoError when the file cannot be read, FormatError (naming the file) when its
+/// bytes are not a decodable, complete image, declare more than limits::kMaxImageSide px a
+/// side or limits::kMaxImagePixels pixels, or use an unsupported depth (see above).
 cv::Mat load_image(const std::filesystem::path& path);
 
 /// Decodes an encoded image held in memory; same result and errors as `load_image`.
