@@ -13,12 +13,12 @@
 #include <filesystem>
 #include <iostream>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "regionlm/error.hpp"
+#include "bench_checkpoint.hpp"
 #include "regionlm/model.hpp"
 #include "regionlm/vision/image.hpp"
 
@@ -27,7 +27,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kMasks = 8;  // masks in DIR
 const char* const kPrompt = "Please give me a short description of <region>. Using a short phrase.";
 
 struct Setup {
@@ -47,7 +46,7 @@ std::pair<double, std::vector<std::vector<int64_t>>> run(const regionlm::Model& 
   std::vector<std::vector<int64_t>> tokens(static_cast<size_t>(s.requests));
   const auto one = [&](int i) {
     tokens[static_cast<size_t>(i)] =
-        model.describe(encoded[static_cast<size_t>(i) % encoded.size()], {s.regions[static_cast<size_t>(i % kMasks)]},
+        model.describe(encoded[static_cast<size_t>(i) % encoded.size()], {s.regions[static_cast<size_t>(i) % s.regions.size()]},
                        kPrompt, s.options)
             .tokens;
   };
@@ -92,12 +91,7 @@ int main_impl(int argc, char** argv) {
     if (k >= 4) variant = variant * (1.0 - 0.05 * k);  // darker copies beyond four
     s.images.push_back(variant);
   }
-  for (int k = 0; k < kMasks; ++k) {
-    const fs::path path = dir / ("mask" + std::to_string(k) + ".png");
-    const cv::Mat mask = cv::imread(path.string(), cv::IMREAD_GRAYSCALE);
-    if (mask.empty()) throw regionlm::IoError("cannot read mask image " + path.string());
-    s.regions.push_back(regionlm::Region::from_mask(mask));
-  }
+  s.regions = regionlm::bench::scene_regions(dir);
   regionlm::LoadOptions load;
   load.device = "cpu";
   load.dtype = "float32";

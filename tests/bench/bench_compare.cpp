@@ -18,16 +18,15 @@
 
 #include "regionlm/chat.hpp"
 #include "regionlm/error.hpp"
+#include "bench_checkpoint.hpp"
 #include "regionlm/model.hpp"
 #include "regionlm/region/region.hpp"
-#include <opencv2/imgcodecs.hpp>
 
 namespace fs = std::filesystem;
 using Tokens = std::vector<std::vector<int64_t>>;
 
 namespace {
 
-constexpr int kRegions = 8;  // masks in DIR (bench_compare_reference.NUM_REGIONS)
 // The questions of bench_compare_reference.py, in the library's placeholder form.
 const char* const kShort = "Please give me a short description of <region>. Using a short phrase.";
 const std::vector<std::string> kQuestions = {kShort, "What is the color of <region>? Answer briefly.",
@@ -51,7 +50,7 @@ double peak_rss_mib() {
 struct Bench {
   const regionlm::Model& model;
   fs::path image;
-  std::vector<regionlm::Region> regions;  // all kRegions masks
+  std::vector<regionlm::Region> regions;  // the scene's masks (bench_checkpoint.hpp)
   regionlm::GenerationOptions options;
 
   Tokens one_region() const {
@@ -106,12 +105,7 @@ int run(int argc, char** argv) {
   const double load_ms = ms_since(t0);
 
   Bench bench{model, dir / "scene.png", {}, {}};
-  for (int k = 0; k < kRegions; ++k) {
-    const fs::path path = dir / ("mask" + std::to_string(k) + ".png");
-    const cv::Mat mask = cv::imread(path.string(), cv::IMREAD_GRAYSCALE);
-    if (mask.empty()) throw regionlm::IoError("cannot read mask image " + path.string());
-    bench.regions.push_back(regionlm::Region::from_mask(mask));
-  }
+  bench.regions = regionlm::bench::scene_regions(dir);
   bench.options.max_new_tokens = new_tokens;
   bench.one_region();  // warm-up, as the reference does
 
