@@ -182,7 +182,7 @@ Answer chat_ask(Chat& chat, const std::string& question, int64_t max_new_tokens,
 Model load(const std::filesystem::path& dir, const std::string& device, const std::string& dtype,
            const std::string& quantize, const std::filesystem::path& vision_tower, const std::string& image_prefix,
            const std::string& conversation_template, bool strict_regions, bool reuse_image_prefix,
-           bool allow_unexpected_keys, int64_t batch_rows, CallbackArg<void(double, const std::string&)> on_progress) {
+           bool allow_unexpected_keys, int64_t batch_rows, bool pack_cpu_weights, CallbackArg<void(double, const std::string&)> on_progress) {
   LoadOptions options;
   options.device = device;
   options.dtype = dtype;
@@ -194,6 +194,7 @@ Model load(const std::filesystem::path& dir, const std::string& device, const st
   options.reuse_image_prefix = reuse_image_prefix;
   options.allow_unexpected_keys = allow_unexpected_keys;
   options.batch_rows = batch_rows;
+  options.pack_cpu_weights = pack_cpu_weights;
   PythonCallback progress{std::move(on_progress), nullptr};
   if (progress.active()) {
     if (!PyCallable_Check(progress.function.ptr())) throw ArgumentError("on_progress: expected a callable or None");
@@ -327,7 +328,8 @@ void register_model(nb::module_& m) {
                   nb::arg("strict_regions") = kLoadDefaults.strict_regions,
                   nb::arg("reuse_image_prefix") = kLoadDefaults.reuse_image_prefix,
                   nb::arg("allow_unexpected_keys") = kLoadDefaults.allow_unexpected_keys,
-                  nb::arg("batch_rows") = kLoadDefaults.batch_rows, nb::arg("on_progress") = nb::none(),
+                  nb::arg("batch_rows") = kLoadDefaults.batch_rows,
+                  nb::arg("pack_cpu_weights") = kLoadDefaults.pack_cpu_weights, nb::arg("on_progress") = nb::none(),
                   "Loads a model directory (config.json, tokenizer.model, weights). device: 'cpu', 'cuda',\n"
                   "'cuda:1' ('' = CUDA when available); dtype: 'float32', 'bfloat16', 'float16' ('' =\n"
                   "bfloat16 on CUDA, float32 on CPU); quantize: '' or 'int8'; batch_rows: N > 1 joins the\n"

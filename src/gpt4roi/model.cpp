@@ -143,6 +143,12 @@ Model Model::load(const fs::path& dir, Gpt4roiConfig config_in, const LoadOption
     }
     impl->projector->quantize_int8();
   }
+  if (options.pack_cpu_weights) {  // no-op when quantized, off the CPU or not float32
+    for (const auto& module : impl->llama->modules()) {
+      if (auto* linear = dynamic_cast<layers::LinearImpl*>(module.get())) linear->pack_for_cpu();
+    }
+    impl->projector->pack_for_cpu();
+  }
   impl->tower->eval();
   impl->spi->eval();
   progress(1.0, "ready");

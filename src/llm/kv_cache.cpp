@@ -22,7 +22,6 @@ int64_t KVCache::checked_prefix_length(const KVCache* prefix, const LlamaConfig&
   if (prefix->batch() != 1) {
     throw ArgumentError("KVCache: a shared prefix must have batch 1, got " + std::to_string(prefix->batch()));
   }
-  if (prefix->prefix()) throw ArgumentError("KVCache: a shared prefix cannot itself continue a prefix");
   if (prefix->length() >= capacity) {
     throw ArgumentError("KVCache: capacity " + std::to_string(capacity) + " leaves no room after the shared prefix's " +
                         std::to_string(prefix->length()) + " positions");

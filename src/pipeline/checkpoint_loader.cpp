@@ -25,6 +25,7 @@ struct ModuleSource {
   std::string prefix;
   std::string stage;      // progress label
   bool int8 = false;      // its Linear layers are quantized as they load (LoadOptions::quantize)
+  bool pack = false;      // its Linear layers are packed for the CPU as they load (LoadOptions::pack_cpu_weights)
 };
 
 /// A piece of a module loaded in one load_module call; small enough that a 14 GB decoder
@@ -180,9 +181,10 @@ std::shared_ptr<ModelImpl> load_family(const fs::path& dir, const LoadOptions& o
   for (const OspreyImpl::Part& part : impl->osprey->parts()) {
     // Weight-only int8 where the bytes are: the decoder's projections and lm_head, and the
     // projector. The vision trunk and the mask extractor stay in floating point.
-    const bool int8 = options.quantize == "int8" && (part.module == impl->osprey->llama.ptr().get() ||
-                                                     part.module == impl->osprey->projector.ptr().get());
-    sources.push_back({part.module, &weights, part.prefix, part.name, int8});
+    const bool decoder_side = part.module == impl->osprey->llama.ptr().get() ||
+                              part.module == impl->osprey->projector.ptr().get();
+    sources.push_back({part.module, &weights, part.prefix, part.name, decoder_side && options.quantize == "int8",
+                       decoder_side && options.pack_cpu_weights});
   }
   // The trunk comes from Osprey's own shards when they carry it, else from the open_clip
   // file that config.json's mm_vision_tower (or LoadOptions::vision_tower) names.
@@ -214,9 +216,10 @@ std::shared_ptr<ModelImpl> load_family(const fs::path& dir, const LoadOptions& o
   std::vector<std::string> consumed;
   for (const LoadUnit& unit : units) {
     const LoadReport report = load_module(*unit.module, *unit.source->weights, unit.prefix);
-    if (unit.source->int8) {
+    if (auto* linear = dynamic_cast<layers::LinearImpl*>(unit.module)) {
       // Quantized as soon as it is loaded, so that loading never holds the whole float model.
-      if (auto* linear = dynamic_cast<layers::LinearImpl*>(unit.module)) linear->quantize_int8();
+      if (unit.source->int8) linear->quantize_int8();
+      if (unit.source->pack) linear->pack_for_cpu();  // no-op when quantized, off the CPU or not float32
     }
     if (unit.source->weights == &weights) consumed.insert(consumed.end(), report.loaded.begin(), report.loaded.end());
     done += unit.bytes;

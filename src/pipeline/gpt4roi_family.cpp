@@ -95,6 +95,7 @@ std::shared_ptr<ModelImpl> load(const fs::path& dir, const std::string& config_t
   }
   gpt4roi::LoadOptions load;
   load.quantize_int8 = options.quantize == "int8";
+  load.pack_cpu_weights = options.pack_cpu_weights;
   load.device = resolve_device(options.device);
   load.dtype = resolve_dtype(options.dtype, load.device);
   load.vision_tower = options.vision_tower;

@@ -146,33 +146,37 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
   const RegionTokens tokens = encode_regions(image, regions);
   const int64_t batch = tokens.size();
 
-  // The start of the prompt is the same for every region: it is prefilled once, stored once
-  // and read once per step for all rows (a KVCache continuing a shared prefix); each row
-  // stores only its own suffix. With LoadOptions::reuse_image_prefix that start is the
-  // image's own prefix (system text + image tokens), shared with every other question about
-  // the image; otherwise it is everything before the region pair, made for this call.
-  const auto [image_head, image_rest] =
-      pipeline::split_layout(prompt_layout, pipeline::chunks_through_image(prompt_layout));
-  double prefix_ms = 0;
-  std::shared_ptr<const llm::KVCache> prefix =
-      pipeline::image_prefix(model, pipeline::Access::data(image, model), image_head, prefix_ms);
-  text::PromptLayout prefix_layout = image_head, suffix_layout = image_rest;
-  if (!prefix) {
-    size_t before_region = 0;
-    while (before_region < prompt_layout.chunks.size() &&
-           prompt_layout.chunks[before_region].kind != text::Chunk::Kind::Region) {
-      ++before_region;
-    }
-    std::tie(prefix_layout, suffix_layout) = pipeline::split_layout(prompt_layout, before_region);
-    const auto prefix_start = std::chrono::steady_clock::now();
-    if (prefix_layout.length > 0) {
-      auto made = std::make_shared<llm::KVCache>(model.config().text, 1, prefix_layout.length, model.options());
-      model.osprey->llama->forward(embed(prefix_layout, image, tokens), *made, /*last_only=*/true);
-      prefix = std::move(made);
-    }
-    pipeline::wait_for_device(model.device());
-    prefix_ms = pipeline::elapsed_ms(prefix_start);
+  // Everything before the region pair is the same for every region: it is prefilled once,
+  // stored once and read once per step for all rows (a KVCache continuing a shared prefix);
+  // each row stores only its own suffix. With LoadOptions::reuse_image_prefix the image's own
+  // prefix (system text + image tokens), shared with every other question about the image,
+  // comes first, and only the question text up to the region continues it for this call.
+  size_t before_region = 0;
+  while (before_region < prompt_layout.chunks.size() &&
+         prompt_layout.chunks[before_region].kind != text::Chunk::Kind::Region) {
+    ++before_region;
   }
+  const size_t through_image = pipeline::chunks_through_image(prompt_layout);
+  double prefix_ms = 0;
+  std::shared_ptr<const llm::KVCache> prefix;
+  if (through_image <= before_region) {
+    prefix = pipeline::image_prefix(model, pipeline::Access::data(image, model),
+                                    pipeline::split_layout(prompt_layout, through_image).first, prefix_ms);
+  }
+  const size_t made_here = prefix ? through_image : 0;  // chunks of the prompt not in `prefix` yet
+  const auto [shared, suffix_layout] =
+      pipeline::split_layout(pipeline::split_layout(prompt_layout, made_here).second, before_region - made_here);
+  if (shared.length > 0) {
+    const auto start = std::chrono::steady_clock::now();
+    const int64_t before = prefix ? prefix->length() : 0;
+    auto made = prefix ? std::make_shared<llm::KVCache>(model.config().text, 1, before + shared.length, model.options(), prefix)
+                       : std::make_shared<llm::KVCache>(model.config().text, 1, shared.length, model.options());
+    model.osprey->llama->forward(embed(shared, image, tokens), *made, /*last_only=*/true);
+    prefix = std::move(made);
+    pipeline::wait_for_device(model.device());
+    prefix_ms += pipeline::elapsed_ms(start);
+  }
+  const int64_t prefix_length = prefix ? prefix->length() : 0;
 
   std::vector<torch::Tensor> rows;
   for (int64_t r = 0; r < batch; ++r) {
@@ -186,7 +190,7 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
   for (auto& result : llm::generate(model.osprey->llama, cache, torch::cat(rows, 0), options,
                                     pipeline::decode_setup(model, prompt_layout, options, /*cache_final_token=*/false))) {
     result.timings.prefill_ms += prefix_ms;
-    result.timings.prompt_tokens += prefix_layout.length;
+    result.timings.prompt_tokens += prefix_length;
     const auto row = static_cast<int64_t>(answers.size());  // its region1 is input region `row`
     answers.push_back(pipeline::make_answer(std::move(result), 0.0, tokens.ms, 1, row));
   }

@@ -1,6 +1,9 @@
 // Weight-only int8 (LoadOptions::quantize = "int8", layers::Linear::quantize_int8): per-output-
 // channel scales keep every channel accurate, the float weights are freed, and on the
 // reference checkpoint the first-step logits and greedy answers stay close to float32's.
+// Also the other load-time weight layout, oneDNN's blocked one for float32 on the CPU
+// (LoadOptions::pack_cpu_weights, layers::Linear::pack_for_cpu): the same products as the
+// plain layer to float32 rounding.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -74,6 +77,67 @@ TEST(Int8Linear, AllZeroRowsGiveZeros) {
   layer->weight.zero_();
   layer->quantize_int8();
   EXPECT_TRUE(torch::equal(layer->forward(torch::randn({2, 8})), torch::zeros({2, 4})));
+}
+
+TEST(PackedLinear, EqualsThePlainLayerForAnyNumberOfRows) {
+  for (const bool bias : {false, true}) {
+    layers::Linear layer = spread_layer(256, 96, bias);
+    const std::vector<torch::Tensor> inputs{torch::randn({1, 256}), torch::randn({16, 256}),
+                                            torch::randn({2, 300, 256}), torch::randn({3, 1, 256})};
+    std::vector<torch::Tensor> expected;
+    for (const auto& x : inputs) expected.push_back(layer->forward(x));
+    ASSERT_TRUE(layer->pack_for_cpu()) << "this LibTorch has oneDNN's linear kernels";
+    EXPECT_TRUE(layer->packed_for_cpu());
+    EXPECT_FALSE(layer->weight.defined());
+    EXPECT_EQ(layer->named_parameters().contains("weight"), false);
+    EXPECT_FALSE(layer->pack_for_cpu());  // a second call changes nothing
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const auto y = layer->forward(inputs[i]);
+      ASSERT_EQ(y.sizes(), expected[i].sizes());
+      const double scale = expected[i].abs().max().item<double>();
+      EXPECT_LE((y - expected[i]).abs().max().item<double>(), 1e-5 * scale) << "input " << i << ", bias " << bias;
+    }
+    EXPECT_THROW(layer->quantize_int8(), ArgumentError);  // quantizing needs the plain weight
+  }
+}
+
+TEST(PackedLinear, OnlyFloat32OnTheCpuIsPacked) {
+  layers::Linear bf16(16, 8, torch::TensorOptions().dtype(torch::kBFloat16));
+  EXPECT_FALSE(bf16->pack_for_cpu());
+  EXPECT_TRUE(bf16->weight.defined());
+  layers::Linear quantized = spread_layer(32, 16, true);
+  quantized->quantize_int8();
+  EXPECT_FALSE(quantized->pack_for_cpu());
+  EXPECT_TRUE(quantized->quantized());
+}
+
+// Loading packs the decoder's and projector's layers by default and not with the option off;
+// both give the same first-step logits on the reference checkpoint.
+TEST(PackedLinear, ModelLoadsPackedUnlessTurnedOff) {
+  LoadOptions plain_options = cpu();
+  plain_options.pack_cpu_weights = false;
+  const Model& packed = reference_model();  // loaded with the default options
+  const Model plain = Model::load(reference().model, plain_options);
+  int64_t packed_layers = 0;
+  for (const auto& module : packed.osprey()->modules()) {
+    if (const auto* linear = dynamic_cast<const layers::LinearImpl*>(module.get())) packed_layers += linear->packed_for_cpu();
+  }
+  for (const auto& module : plain.osprey()->modules()) {
+    if (const auto* linear = dynamic_cast<const layers::LinearImpl*>(module.get())) EXPECT_FALSE(linear->packed_for_cpu());
+  }
+  EXPECT_EQ(packed_layers, 7 * packed.config().text.num_hidden_layers + 1 +
+                               projector_linear_count(packed.config().mm_projector_type));
+  const EncodedImage a = packed.encode(reference().image);
+  const EncodedImage b = plain.encode(reference().image);
+  for (const auto& c : reference().cases) {
+    if (c.contains("chat")) continue;
+    const auto regions = reference().regions(c["regions"]);
+    const auto x = first_logits(packed, a, regions, c["prompt"]);
+    const auto y = first_logits(plain, b, regions, c["prompt"]);
+    EXPECT_LE(max_abs_diff(x, y), 1e-4 * y.abs().max().item<double>()) << c["name"];
+    EXPECT_EQ(packed.describe(a, regions, c["prompt"], greedy(16)).tokens,
+              plain.describe(b, regions, c["prompt"], greedy(16)).tokens) << c["name"];
+  }
 }
 
 TEST(Int8Model, UnknownQuantizationIsAConfigError) {

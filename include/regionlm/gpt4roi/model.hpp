@@ -37,6 +37,8 @@ struct LoadOptions {
                                            // up in the local Hugging Face cache)
   std::string first_turn_prefix = kFirstTurnPrefix;  // text before the first question, "<image>"
                                                      // once (ConfigError otherwise)
+  bool pack_cpu_weights = true;  // the same layers in oneDNN's CPU layout when float32 on the CPU
+                                 // (regionlm::LoadOptions::pack_cpu_weights). Default true.
   bool quantize_int8 = false;  // weight-only int8 (layers::Linear::quantize_int8) of the decoder's
                                // linear layers and the projector, once the decoder has loaded in
                                // `dtype` (so loading briefly holds it in float); tower and region

@@ -12,7 +12,9 @@
 // of this one follows (the system text and image tokens that every question about an image
 // starts with). Those keys/values are stored once, there, and read once per step for all
 // rows (attention over the prefix and over a row's own positions, merged by their
-// log-sum-exp); this cache stores only what each row adds.
+// log-sum-exp); this cache stores only what each row adds. A prefix may itself continue a
+// prefix: describe_each prefills the question text its rows share once, on top of the
+// image's prefix, and every row reads both.
 #include <torch/types.h>
 
 #include <memory>
@@ -32,8 +34,9 @@ class KVCache {
           const torch::TensorOptions& options);
 
   /// A cache whose rows all continue `prefix` (batch 1, read-only from here on: it must not
-  /// change while this cache uses it). length() starts at prefix->length(); `capacity` counts
-  /// the prefix's positions too, and only capacity - prefix->length() are allocated here.
+  /// change while this cache uses it; it may continue a prefix of its own). length() starts at
+  /// prefix->length(); `capacity` counts the prefix's positions too (all levels), and only
+  /// capacity - prefix->length() are allocated here.
   /// Throws ArgumentError when the prefix is null, not batch 1 or leaves no room, and
   /// ShapeError when it differs in layers, heads, head size, dtype or device.
   KVCache(const LlamaConfig& config, int64_t batch, int64_t capacity,
