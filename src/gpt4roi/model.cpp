@@ -149,6 +149,13 @@ Model Model::load(const fs::path& dir, Gpt4roiConfig config_in, const LoadOption
     }
     impl->projector->pack_for_cpu();
   }
+  // Layers that hold their own copy now need not keep the mapped file's pages resident too
+  // (the decoder's module names are its checkpoint keys).
+  for (const auto& item : impl->llama->named_modules()) {
+    const auto* linear = dynamic_cast<const layers::LinearImpl*>(item.value().get());
+    if (linear && (linear->quantized() || linear->packed_for_cpu())) weights.release_pages(item.key() + ".weight");
+  }
+  if (impl->projector->quantized() || impl->projector->packed_for_cpu()) weights.release_pages("model.mm_projector.weight");
   impl->tower->eval();
   impl->spi->eval();
   progress(1.0, "ready");

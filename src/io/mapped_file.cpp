@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -46,6 +47,15 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
     data_ = static_cast<uint8_t*>(mapped);
   }
   ::close(fd);  // the mapping keeps the file alive
+}
+
+void MappedFile::release(uint64_t offset, uint64_t bytes) const {
+  if (!data_ || offset >= size_) return;
+  const uint64_t end = std::min<uint64_t>(size_, offset + std::min<uint64_t>(bytes, size_ - offset));
+  const auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t first = (offset + page - 1) / page * page;  // whole pages only: neighbours may share the edges
+  const uint64_t last = end / page * page;
+  if (last > first) ::madvise(data_ + first, last - first, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

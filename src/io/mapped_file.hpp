@@ -20,6 +20,11 @@ class MappedFile {
   /// Writable view of the private mapping (writes are copy-on-write, the file is untouched).
   uint8_t* mutable_data() const { return data_; }
   size_t size() const { return size_; }
+  /// Drops the whole pages inside bytes [offset, offset + bytes) from this process's resident
+  /// memory (madvise MADV_DONTNEED; the page cache keeps them, a later read faults them back
+  /// in from the file). For ranges nothing reads any more; writes into them are lost.
+  /// Out-of-range parts are ignored; advisory, never fails.
+  void release(uint64_t offset, uint64_t bytes) const;
   const std::filesystem::path& path() const { return path_; }
 
  private:

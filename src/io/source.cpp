@@ -75,6 +75,11 @@ Weights::Source::Source(std::shared_ptr<const io::MappedFile> file,
   }
 }
 
+void Weights::Source::release(const std::string& name) const {
+  const io::StoredTensor& t = tensors_.at(name);
+  file_->release(t.storage_begin, t.storage_bytes);
+}
+
 torch::Tensor Weights::Source::load(const std::string& name) const {
   const io::StoredTensor& t = tensors_.at(name);
   const auto options = torch::TensorOptions().dtype(t.dtype).device(torch::kCPU);

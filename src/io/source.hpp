@@ -48,6 +48,8 @@ class Weights::Source {
   const std::map<std::string, io::StoredTensor>& tensors() const { return tensors_; }
   /// The tensor `name` (which must be in `tensors()`), aliasing the mapping when aligned.
   torch::Tensor load(const std::string& name) const;
+  /// Drops the resident pages of `name`'s storage (Weights::release_pages).
+  void release(const std::string& name) const;
 
  private:
   std::shared_ptr<const io::MappedFile> file_;

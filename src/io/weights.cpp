@@ -176,6 +176,11 @@ const Weights::Source& source_of(const Weights::Impl* impl, const std::string& n
 }
 }  // namespace
 
+void Weights::release_pages(const std::string& name) const {
+  if (!impl_) return;
+  if (const auto it = impl_->where.find(name); it != impl_->where.end()) it->second->release(name);
+}
+
 torch::Tensor Weights::get(const std::string& name) const {
   return source_of(impl_.get(), name).load(name);
 }

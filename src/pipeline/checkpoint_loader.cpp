@@ -220,6 +220,8 @@ std::shared_ptr<ModelImpl> load_family(const fs::path& dir, const LoadOptions& o
       // Quantized as soon as it is loaded, so that loading never holds the whole float model.
       if (unit.source->int8) linear->quantize_int8();
       if (unit.source->pack) linear->pack_for_cpu();  // no-op when quantized, off the CPU or not float32
+      // The layer holds its own copy now: the mapped file's pages need not stay resident too.
+      if (linear->quantized() || linear->packed_for_cpu()) unit.source->weights->release_pages(unit.prefix + "weight");
     }
     if (unit.source->weights == &weights) consumed.insert(consumed.end(), report.loaded.begin(), report.loaded.end());
     done += unit.bytes;

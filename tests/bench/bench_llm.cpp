@@ -1,6 +1,7 @@
 // Decoder timings for a mid-size LLaMA (hidden 768, 12 layers, 12 heads, MLP 2048, vocab
 // 32000: 134 M parameters): prefill of a 128-token prompt, single-token decode steps at a
-// 128..192 token context, and greedy generate() of 64 tokens, in float32 and bfloat16.
+// 128..192 token context, and greedy generate() of 64 tokens, in float32 (plain and in
+// oneDNN's packed CPU layout), bfloat16 and int8.
 //
 // Weights: $REGIONLM_BENCH_LLM_MODEL (a Hugging Face LLaMA directory, e.g. the one
 // bench_llm_torch.py --save writes) or seeded random values with the built-in config.
@@ -65,12 +66,14 @@ Llama make_float_model(torch::ScalarType dtype) {
 }
 
 /// Random (or $REGIONLM_BENCH_LLM_MODEL) weights in `dtype`; with `int8`, every linear layer
-/// quantized as LoadOptions::quantize = "int8" does.
-Llama make_model(torch::ScalarType dtype, bool int8 = false) {
+/// quantized as LoadOptions::quantize = "int8" does; with `packed`, in oneDNN's CPU layout as
+/// LoadOptions::pack_cpu_weights does (Model::load's default on the CPU in float32).
+Llama make_model(torch::ScalarType dtype, bool int8 = false, bool packed = false) {
   Llama model = make_float_model(dtype);
-  if (int8) {
-    for (const auto& module : model->modules()) {
-      if (auto* linear = dynamic_cast<regionlm::layers::LinearImpl*>(module.get())) linear->quantize_int8();
+  for (const auto& module : model->modules()) {
+    if (auto* linear = dynamic_cast<regionlm::layers::LinearImpl*>(module.get())) {
+      if (int8) linear->quantize_int8();
+      if (packed) linear->pack_for_cpu();
     }
   }
   return model;
@@ -81,10 +84,10 @@ torch::Tensor prompt_ids(const Llama& model) {
   return torch::randint(3, model->config().vocab_size, {1, kPrompt}, torch::kLong);  // [1, P]
 }
 
-void BM_Prefill128(benchmark::State& state, torch::ScalarType dtype, bool int8 = false) {
+void BM_Prefill128(benchmark::State& state, torch::ScalarType dtype, bool int8 = false, bool packed = false) {
   configure_threads();
   c10::InferenceMode inference;
-  const auto model = make_model(dtype, int8);
+  const auto model = make_model(dtype, int8, packed);
   const auto ids = prompt_ids(model);
   KVCache cache(model->config(), 1, kPrompt + kNewTokens, model->options());
   model->forward_ids(ids, cache, /*last_only=*/true);  // warm-up
@@ -99,10 +102,10 @@ void BM_Prefill128(benchmark::State& state, torch::ScalarType dtype, bool int8 =
 
 // One greedy step per iteration (embed, forward, argmax, id to host) at a context of
 // 128..191 positions; the cache is rewound to the prompt whenever it fills.
-void BM_DecodeStep(benchmark::State& state, torch::ScalarType dtype, bool int8 = false) {
+void BM_DecodeStep(benchmark::State& state, torch::ScalarType dtype, bool int8 = false, bool packed = false) {
   configure_threads();
   c10::InferenceMode inference;
-  const auto model = make_model(dtype, int8);
+  const auto model = make_model(dtype, int8, packed);
   KVCache cache(model->config(), 1, kPrompt + kNewTokens, model->options());
   model->forward_ids(prompt_ids(model), cache, /*last_only=*/true);
   auto token = torch::tensor({{5}}, torch::kLong);  // [1, 1]
@@ -117,9 +120,10 @@ void BM_DecodeStep(benchmark::State& state, torch::ScalarType dtype, bool int8 =
 }
 
 // generate() end to end: prefill 128 + 64 greedy tokens, as the pipeline runs it.
-void BM_GenerateGreedy64(benchmark::State& state, torch::ScalarType dtype, bool int8 = false) {
+void BM_GenerateGreedy64(benchmark::State& state, torch::ScalarType dtype, bool int8 = false,
+                         bool packed = false) {
   configure_threads();
-  const auto model = make_model(dtype, int8);
+  const auto model = make_model(dtype, int8, packed);
   torch::Tensor prompt;
   {
     c10::InferenceMode inference;
@@ -146,9 +150,13 @@ void BM_GenerateGreedy64(benchmark::State& state, torch::ScalarType dtype, bool 
 
 BENCHMARK_CAPTURE(BM_Prefill128, float32, torch::kFloat32)
     ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Prefill128, float32_packed, torch::kFloat32, false, true)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Prefill128, bfloat16, torch::kBFloat16)
     ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK_CAPTURE(BM_DecodeStep, float32, torch::kFloat32)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_DecodeStep, float32_packed, torch::kFloat32, false, true)
     ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK_CAPTURE(BM_DecodeStep, bfloat16, torch::kBFloat16)
     ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
@@ -157,6 +165,8 @@ BENCHMARK_CAPTURE(BM_Prefill128, int8, torch::kFloat32, true)
 BENCHMARK_CAPTURE(BM_DecodeStep, int8, torch::kFloat32, true)
     ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GenerateGreedy64, float32, torch::kFloat32)
+    ->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_GenerateGreedy64, float32_packed, torch::kFloat32, false, true)
     ->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GenerateGreedy64, bfloat16, torch::kBFloat16)
     ->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();

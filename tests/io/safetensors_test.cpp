@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
+#include <string>
+
 #include "reader_test_util.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/io/weights.hpp"
@@ -71,6 +74,35 @@ TEST(Safetensors, WritesAreCopyOnWriteAndNeverReachTheFile) {
   // The write stays in this process's private pages: the file and new mappings are untouched.
   EXPECT_EQ(read_bytes(file), before);
   EXPECT_TRUE(torch::equal(regionlm::load_weights(file).get("w"), torch::arange(6, torch::kFloat32)));
+}
+
+/// This process's resident file-backed memory (RssFile in /proc/self/status), bytes.
+int64_t resident_file_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("RssFile:", 0) == 0) return std::stoll(line.substr(8)) * 1024;
+  }
+  return -1;
+}
+
+// After a layer copied a weight into its own layout (int8, oneDNN), release_pages drops the
+// file's pages of that tensor from resident memory; its neighbour stays, and reading the
+// tensor again still gives the stored values.
+TEST(Safetensors, ReleasedPagesLeaveResidentMemoryAndReadBackTheSame) {
+  const fs::path file = scratch_dir("safetensors-release") / "w.safetensors";
+  const auto big = torch::arange(16 << 20, torch::kFloat32);  // 64 MiB
+  regionlm::save_safetensors(file, {{"big", big}, {"small", torch::ones({8})}});
+  const auto weights = regionlm::load_weights(file);
+  ASSERT_TRUE(torch::equal(weights.get("big"), big));  // every page read: resident
+  const int64_t before = resident_file_bytes();
+  ASSERT_GT(before, 0) << "no RssFile in /proc/self/status";
+  weights.release_pages("big");
+  const int64_t after = resident_file_bytes();
+  EXPECT_GT(before - after, 60 << 20) << "resident file bytes " << before << " -> " << after;
+  EXPECT_TRUE(torch::equal(weights.get("small"), torch::ones({8})));
+  EXPECT_TRUE(torch::equal(weights.get("big"), big));  // faulted back in from the file
+  weights.release_pages("no such tensor");               // ignored
 }
 
 TEST(Safetensors, SaveRoundTripsThroughPython) {

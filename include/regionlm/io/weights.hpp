@@ -29,6 +29,11 @@ class Weights {
   /// `get(name)` converted to `device`/`dtype` (a copy when either differs).
   torch::Tensor get(const std::string& name, const torch::Device& device,
                     torch::ScalarType dtype) const;
+  /// For a tensor the caller has copied into another layout (an int8 or oneDNN-packed layer)
+  /// and no longer reads: drops the whole memory pages of its bytes from the process's resident
+  /// memory, so that the model does not hold the file's copy as well (page cache keeps them;
+  /// a later get() reads them again). Unknown names are ignored.
+  void release_pages(const std::string& name) const;
   /// Shape of a tensor without materialising it.
   std::vector<int64_t> shape(const std::string& name) const;
   /// Stored dtype of a tensor without materialising it.
