@@ -91,9 +91,10 @@ struct LoadOptions {
   std::string quantize;
   /// On the CPU in float32, the same layers as `quantize` (decoder projections and lm_head,
   /// projector) keep their weights in oneDNN's blocked layout, made as each layer loads
-  /// (layers::Linear::pack_for_cpu): same memory, no per-call repacking, measured 1.6x faster
-  /// decode steps for 16 rows and 1.2x for one (docs/performance.md). Those layers' `weight`
-  /// tensors are then not reachable through Model::osprey(). No effect elsewhere. Default true.
+  /// (layers::Linear::pack_for_cpu): same memory, no per-call repacking; with 2 threads decode
+  /// and prefill measured ~1.6x faster, with exactly 1 thread a one-row decode step 8 % slower
+  /// (docs/performance.md#cpu-weight-layout). Those layers' `weight` tensors are then not
+  /// reachable through Model::osprey(). No effect elsewhere. Default true.
   bool pack_cpu_weights = true;
   /// Continuous batching: with N > 1, describe, chat turns and Model::generate of one row,
   /// called from many threads at once, join one running decode batch of up to N rows between

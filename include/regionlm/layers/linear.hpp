@@ -45,10 +45,10 @@ class LinearImpl : public torch::nn::Module {
   /// CPU, float32: moves the weight into oneDNN's blocked layout once (LibTorch's
   /// `mkldnn::_reorder_linear_weight`) and frees the plain one, so that each call runs
   /// oneDNN's GEMM on it (`mkldnn::_linear_pointwise`) instead of MKL repacking the whole
-  /// weight on every call: measured here 1.18x faster for one row, 1.6x for 16 rows, 1.27x
-  /// for a 1000-row prefill (docs/performance.md). `weight` is then undefined and no longer a
-  /// parameter, as after quantize_int8(). Returns false, changing nothing, elsewhere (other
-  /// device or dtype, quantized, already packed, or a LibTorch without oneDNN).
+  /// weight on every call (measured gains: docs/performance.md#cpu-weight-layout). `weight`
+  /// is then undefined and no longer a parameter, as after quantize_int8(). Returns false,
+  /// changing nothing, elsewhere (other device or dtype, quantized, already packed, or a
+  /// LibTorch without oneDNN).
   bool pack_for_cpu();
   bool packed_for_cpu() const { return onednn_weight_.defined(); }
 
