@@ -6,8 +6,9 @@
 set -u
 build=${1:?usage: run_tsan.sh BUILD_DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
-# LibTorch runs single-threaded (OpenMP and MKL read these at start): its pools are not
-# instrumented, so every thread left is one that regionlm or the test started.
+# LibTorch runs single-threaded (OpenMP and MKL read these at start): its pool is not
+# instrumented, so every LibTorch kernel runs on a thread that regionlm or the test started.
+# (OpenCV's TBB pool is off in TSan builds: src/tsan_serial_pools.cpp.)
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
 
@@ -32,7 +33,7 @@ run() {  # run EXECUTABLE GTEST_FILTER
 # Continuous batching: callers' prefills, the worker's steps, cancellation and errors.
 run tests/llm/test_llm 'BatcherTest.*:BatcherOptionsTest.*:ForwardRows.*:LlamaGeneration.ConcurrentThreadsEqualSequentialRuns'
 # One Model shared by many threads: describe / describe_each / chat, with and without batching.
-run tests/pipeline/test_pipeline 'Model.ConcurrentCallsOnOneModelMatchSequentialOnes:Model.BatchedCallsFromManyThreadsEqualSequentialOnes'
+run tests/pipeline/test_pipeline 'Model.ConcurrentCallsOnOneModelMatchSequentialOnes:Model.DescribeEachAndChatFromManyThreadsMatchSequentialOnes:Model.BatchedCallsFromManyThreadsEqualSequentialOnes'
 # One SAM predictor and one encoded image shared by many threads.
 run tests/sam/test_sam 'SamParity.ConcurrentPredictionsShareOneEncodedImage'
 # GPT4RoI describes from many threads on one Model.
