@@ -33,7 +33,8 @@ test: build
 # The checkpoint readers again under AddressSanitizer + UBSan (hostile-file tests).
 sanitize: setup
 	@test -f $(BUILD)-asan/CMakeCache.txt || cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug \
-	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=OFF -DREGIONLM_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
+	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=OFF -DREGIONLM_BUILD_BENCHMARKS=OFF \
+	  -DREGIONLM_BUILD_PYTHON=OFF $(CMAKE_ARGS)
 	cmake --build $(BUILD)-asan -j $(JOBS) --target test_io_readers
 	ASAN_OPTIONS=detect_leaks=0 $(BUILD)-asan/tests/io/test_io_readers
 
@@ -45,10 +46,12 @@ fuzz: setup
 	bash scripts/run_fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 # The whole test suite under ASan + UBSan (a Debug build of everything, so not part of
-# `make test`; docs/reliability.md says what was run).
+# `make test`; docs/reliability.md says what was run). No Python module: an ASan extension
+# would need libasan preloaded into the venv's Python.
 sanitize-all: setup
 	@test -f $(BUILD)-asan/CMakeCache.txt || cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug \
-	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=OFF -DREGIONLM_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
+	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=OFF -DREGIONLM_BUILD_BENCHMARKS=OFF \
+	  -DREGIONLM_BUILD_PYTHON=OFF $(CMAKE_ARGS)
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
