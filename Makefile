@@ -10,7 +10,7 @@ FUZZ_CMAKE = -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD
   "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DREGIONLM_FUZZ=ON -DREGIONLM_BUILD_EXAMPLES=OFF \
   -DREGIONLM_BUILD_BENCHMARKS=OFF
 
-.PHONY: all setup configure build test demo sanitize sanitize-all fuzz install clean format
+.PHONY: all setup configure build test demo sanitize sanitize-all tsan fuzz install clean format
 
 all: build
 
@@ -33,7 +33,8 @@ test: build
 # The checkpoint readers again under AddressSanitizer + UBSan (hostile-file tests).
 sanitize: setup
 	@test -f $(BUILD)-asan/CMakeCache.txt || cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug \
-	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=OFF -DREGIONLM_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
+	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=OFF -DREGIONLM_BUILD_BENCHMARKS=OFF \
+	  -DREGIONLM_BUILD_PYTHON=OFF $(CMAKE_ARGS)
 	cmake --build $(BUILD)-asan -j $(JOBS) --target test_io_readers
 	ASAN_OPTIONS=detect_leaks=0 $(BUILD)-asan/tests/io/test_io_readers
 
@@ -45,12 +46,25 @@ fuzz: setup
 	bash scripts/run_fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 # The whole test suite under ASan + UBSan (a Debug build of everything, so not part of
-# `make test`; docs/reliability.md says what was run).
+# `make test`; docs/reliability.md says what was run). No Python module: an ASan extension
+# would need libasan preloaded into the venv's Python.
 sanitize-all: setup
 	@test -f $(BUILD)-asan/CMakeCache.txt || cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug \
-	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=OFF -DREGIONLM_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
+	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=OFF -DREGIONLM_BUILD_BENCHMARKS=OFF \
+	  -DREGIONLM_BUILD_PYTHON=OFF $(CMAKE_ARGS)
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# The multi-threaded tests under ThreadSanitizer: a Debug -O1 build (build-tsan) of only the
+# test programs that hold them, plus regionlm-server for its load test (so examples stay on).
+# scripts/run_tsan.sh names the tests; tests/tsan.supp the uninstrumented libraries.
+# By hand, like sanitize-all (docs/reliability.md has the results).
+TSAN_TARGETS = test_llm test_pipeline test_sam test_gpt4roi_parity test_server_load
+tsan: setup
+	@test -f $(BUILD)-tsan/CMakeCache.txt || cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=Debug \
+	  "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DREGIONLM_TSAN=ON -DREGIONLM_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
+	cmake --build $(BUILD)-tsan -j $(JOBS) --target $(TSAN_TARGETS)
+	bash scripts/run_tsan.sh $(BUILD)-tsan
 
 # The bundled models/tiny-shapes on the bundled scene (scripts/demo_parity.sh shows parity
 # with the Python reference on a random Osprey checkpoint).
@@ -64,4 +78,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-tsan

@@ -285,6 +285,37 @@ TEST(Model, ConcurrentCallsOnOneModelMatchSequentialOnes) {
   EXPECT_EQ(concurrent, sequential);
 }
 
+// describe_each and chat turns from many threads on one Model (no batching) and one fresh
+// EncodedImage, whose shared image prefix the first thread to get there makes while the
+// others wait for it, give the answers of the same calls made one after another.
+TEST(Model, DescribeEachAndChatFromManyThreadsMatchSequentialOnes) {
+  const Model& model = reference_model();
+  const auto regions = three_regions();
+  const std::vector<std::string> chat = {"What is <region2>?", "And <region1>?"};
+  using Tokens = std::vector<std::vector<int64_t>>;
+  const auto run = [&](const EncodedImage& image, int which) {  // even: describe_each, odd: a chat
+    Tokens out;
+    if (which % 2 == 0) {
+      for (const Answer& a : model.describe_each(image, regions, prompts::kShortDescription, greedy(kMaxNew))) {
+        out.push_back(a.tokens);
+      }
+    } else {
+      ChatSession session = model.chat(image, regions);
+      for (const auto& q : chat) out.push_back(session.ask(q, greedy(kMaxNew)).tokens);
+    }
+    return out;
+  };
+  constexpr int kThreads = 6;
+  std::vector<Tokens> sequential, concurrent(kThreads);
+  const EncodedImage image = model.encode(reference().image);
+  for (int i = 0; i < kThreads; ++i) sequential.push_back(run(image, i));
+  const EncodedImage fresh = model.encode(reference().image);  // no image prefix yet
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) threads.emplace_back([&, i] { concurrent[i] = run(fresh, i); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(concurrent, sequential);
+}
+
 // LoadOptions::batch_rows: describes about two images (one of them flipped) and two 3-turn
 // chats, all from their own threads at once, share decode steps and give exactly the tokens
 // and cache lengths of the same calls made one after another on a model without batching.
