@@ -51,7 +51,7 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
 
 void MappedFile::release(uint64_t offset, uint64_t bytes) const {
   if (!data_ || offset >= size_) return;
-  const uint64_t end = std::min<uint64_t>(size_, offset + std::min<uint64_t>(bytes, size_ - offset));
+  const uint64_t end = offset + std::min<uint64_t>(bytes, size_ - offset);  // never past the file
   const auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   const uint64_t first = (offset + page - 1) / page * page;  // whole pages only: neighbours may share the edges
   const uint64_t last = end / page * page;

@@ -20,9 +20,10 @@ c10::IValue call_op(const char* name, std::vector<c10::IValue> stack) {
   return std::move(stack.front());
 }
 
-bool has_cpu_op(const char* name) {
+/// Whether this LibTorch registers operator `name` with a kernel for `key`.
+bool has_kernel(const char* name, c10::DispatchKey key) {
   const auto op = c10::Dispatcher::singleton().findOp({name, ""});
-  return op && op->hasKernelForDispatchKey(c10::DispatchKey::CPU);
+  return op && op->hasKernelForDispatchKey(key);
 }
 
 }  // namespace
@@ -55,8 +56,7 @@ void LinearImpl::quantize_int8() {
   } else if (device.is_cuda()) {
     int8_scales_ = scales;  // [out] float32
     int8_weight_ = torch::round(w / scales.unsqueeze(1)).clamp(-128, 127).to(torch::kInt8).contiguous();  // [out, in]
-    const auto op = c10::Dispatcher::singleton().findOp({"aten::_weight_int8pack_mm", ""});
-    cuda_kernel_ = op && op->hasKernelForDispatchKey(c10::DispatchKey::CUDA);
+    cuda_kernel_ = has_kernel("aten::_weight_int8pack_mm", c10::DispatchKey::CUDA);
   } else {
     throw ArgumentError("Linear: int8 weights need a CPU or CUDA device, got " + device.str());
   }
@@ -70,7 +70,8 @@ bool LinearImpl::pack_for_cpu() {
       weight.scalar_type() != torch::kFloat32) {
     return false;
   }
-  static const bool available = has_cpu_op("mkldnn::_reorder_linear_weight") && has_cpu_op("mkldnn::_linear_pointwise");
+  static const bool available = has_kernel("mkldnn::_reorder_linear_weight", c10::DispatchKey::CPU) &&
+                                has_kernel("mkldnn::_linear_pointwise", c10::DispatchKey::CPU);
   if (!available) return false;
   torch::NoGradGuard no_grad;
   // No batch-size hint: measured, oneDNN's default blocking serves 1, 16 and 1000 rows best.
