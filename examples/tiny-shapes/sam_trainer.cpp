@@ -114,6 +114,7 @@ double learning_rate(const SamTrainOptions& o, int step) {
 struct FramedScene {
   torch::Tensor pixels;              // [1, 3, S, S] normalised and padded, as Sam::encode
   std::vector<cv::Mat1b> targets;    // each object's visible pixels in the input frame (0/1, S x S)
+  std::vector<cv::Mat1f> coverage;   // share of each input-frame pixel the object covers (0..1, S x S)
   std::vector<int> colors, shapes;   // each object's colour and shape (tiny_shapes enums)
   cv::Mat1b background;              // pixels of no object (1), S x S
 };
@@ -126,17 +127,23 @@ FramedScene frame_scene(const Scene& scene, int64_t image_size) {
   const int S = static_cast<int>(image_size);
   cv::Mat1b any = cv::Mat1b::zeros(S, S);
   for (const SceneObject& o : scene.objects) {
-    cv::Mat1b target = cv::Mat1b::zeros(S, S);
+    // The loss learns the share of each input pixel the object covers (a resized scene's
+    // boundary pixels are mixed, as their colours are); clicks and IoUs use the pixels covered
+    // at least half.
+    cv::Mat1f share = cv::Mat1f::zeros(S, S);
+    cv::Mat1f full;
+    o.mask.convertTo(full, CV_32F);
     if (resized.size() == o.mask.size()) {
-      o.mask.copyTo(target(cv::Rect(0, 0, o.mask.cols, o.mask.rows)));
+      full.copyTo(share(cv::Rect(0, 0, full.cols, full.rows)));
     } else {
-      cv::Mat area;
-      cv::resize(o.mask * 255, area, resized.size(), 0, 0, cv::INTER_AREA);
-      cv::Mat1b hard = (area >= 128) / 255;
-      hard.copyTo(target(cv::Rect(0, 0, hard.cols, hard.rows)));
+      cv::Mat1f area;
+      cv::resize(full, area, resized.size(), 0, 0, cv::INTER_AREA);
+      area.copyTo(share(cv::Rect(0, 0, area.cols, area.rows)));
     }
+    cv::Mat1b target = (share > 0.5f) / 255;
     any |= target;
     f.targets.push_back(target);
+    f.coverage.push_back(share);
     f.colors.push_back(static_cast<int>(o.color));
     f.shapes.push_back(static_cast<int>(o.shape));
   }
@@ -351,9 +358,8 @@ class SamTrainer {
     torch::Tensor t = torch::zeros({static_cast<int64_t>(rows.size()), 1, S, S}, torch::kFloat32);
     for (size_t r = 0; r < rows.size(); ++r) {
       if (rows[r].target < 0) continue;
-      const cv::Mat1b& m = scenes[static_cast<size_t>(rows[r].image)].targets[static_cast<size_t>(rows[r].target)];
-      t[static_cast<int64_t>(r)][0].copy_(torch::from_blob(const_cast<uint8_t*>(m.ptr<uint8_t>()), {S, S}, torch::kUInt8)
-                                               .to(torch::kFloat32));
+      const cv::Mat1f& m = scenes[static_cast<size_t>(rows[r].image)].coverage[static_cast<size_t>(rows[r].target)];
+      t[static_cast<int64_t>(r)][0].copy_(torch::from_blob(const_cast<float*>(m.ptr<float>()), {S, S}, torch::kFloat32));
     }
     return t;
   }
@@ -455,7 +461,8 @@ class SamTrainer {
       // The multimask outputs are scored by their best (SAM's answer to ambiguous prompts);
       // the single-mask output (index 0) is trained on every prompt too: a shape has no parts,
       // so one click is not ambiguous here, and regionlm-segment returns that output by default.
-      const torch::Tensor multi = std::get<0>(mask_loss.slice(1, 1).min(1));  // [B]
+      const torch::Tensor multi = o_.train_every_output ? mask_loss.slice(1, 1).mean(1)
+                                                        : std::get<0>(mask_loss.slice(1, 1).min(1));  // [B]
       const torch::Tensor row_loss = multi + mask_loss.select(1, 0);           // [B]
       const bool ambiguous = first && !boxes;
       const torch::Tensor iou_loss = (iou_pred - true_iou).pow(2).mean(1);  // [B]

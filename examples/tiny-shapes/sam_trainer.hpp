@@ -59,6 +59,8 @@ struct SamTrainOptions {
   double corrective_share = 0.5;  // share of steps that run the corrective rounds
   double box_share = 0.5;         // share of objects prompted with a box in round 0
   int background_clicks = 1;      // background clicks per scene (target: nothing)
+  bool train_every_output = false;  // every multimask output learns the object (a shape has no
+                                    // parts); false = only the best of the three (SAM's rule)
   double heavy_overlap_share = 0.3;  // share of heavy-overlap training scenes
   double large_scene_share = 0.2;    // share of scenes drawn at 129..256 px (resized like SAM's input)
   std::filesystem::path init;     // start from this SAM directory's weights instead of fresh ones

@@ -95,6 +95,14 @@ int main(int argc, char** argv) {
                 integer(&options.model.embed_dim, "--embed-dim"));
   parser.option("depth", "N", "ViT blocks (default " + std::to_string(options.model.depth) + ")",
                 integer(&options.model.depth, "--depth"));
+  parser.flag("train-every-output", "every multimask output learns the object, not only the best of three",
+              &options.train_every_output);
+  parser.option("heavy-overlap-share", "X", "share of heavy-overlap training scenes (default 0.3)",
+                [&](const std::string& v) {
+                  options.heavy_overlap_share = regionlm::examples::parse_number(v, "--heavy-overlap-share");
+                });
+  parser.option("image-size", "N", "encoder input side, px (default " + std::to_string(options.model.image_size) + ")",
+                integer(&options.model.image_size, "--image-size"));
   parser.option("patch-size", "N", "ViT patch side, px (default " + std::to_string(options.model.patch_size) + ")",
                 integer(&options.model.patch_size, "--patch-size"));
   parser.option("window", "N", "side of the windowed blocks' windows, tokens (default " +
