@@ -50,6 +50,7 @@
 #include "regionlm/llm/kv_cache.hpp"
 #include "regionlm/llm/llama.hpp"
 #include "regionlm/llm/llama_model.hpp"
+#include "regionlm/llm/loaded_linear.hpp"
 #include "regionlm/llm/mlp.hpp"
 #include "regionlm/llm/rms_norm.hpp"
 #include "regionlm/llm/rotary_embedding.hpp"

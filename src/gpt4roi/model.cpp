@@ -11,6 +11,7 @@
 #include "gpt4roi/model_impl.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/io/module_loader.hpp"
+#include "regionlm/llm/loaded_linear.hpp"
 #include "regionlm/text/tokenizer.hpp"
 #include "regionlm/vision/preprocess.hpp"
 #include "shape_text.hpp"
@@ -136,26 +137,18 @@ Model Model::load(const fs::path& dir, Gpt4roiConfig config_in, const LoadOption
   for (const auto& name : unexpected_keys(weights, used)) {
     if (name.find("rotary_emb.inv_freq") == std::string::npos) impl->unused.push_back(name);
   }
-  if (options.quantize_int8) {  // after the keys are counted: a quantized weight is no parameter
-    progress(0.95, "int8");
-    for (const auto& module : impl->llama->modules()) {
-      if (auto* linear = dynamic_cast<layers::LinearImpl*>(module.get())) linear->quantize_int8();
-    }
-    impl->projector->quantize_int8();
-  }
-  if (options.pack_cpu_weights) {  // no-op when quantized, off the CPU or not float32
-    for (const auto& module : impl->llama->modules()) {
-      if (auto* linear = dynamic_cast<layers::LinearImpl*>(module.get())) linear->pack_for_cpu();
-    }
-    impl->projector->pack_for_cpu();
-  }
-  // Layers that hold their own copy now need not keep the mapped file's pages resident too
-  // (the decoder's module names are its checkpoint keys).
+  // After the keys are counted (a quantized weight is no parameter): int8 or the CPU layout,
+  // and the file pages behind each such weight released (the decoder's module names are its
+  // checkpoint keys).
+  if (options.quantize_int8) progress(0.95, "int8");
   for (const auto& item : impl->llama->named_modules()) {
-    const auto* linear = dynamic_cast<const layers::LinearImpl*>(item.value().get());
-    if (linear && (linear->quantized() || linear->packed_for_cpu())) weights.release_pages(item.key() + ".weight");
+    if (auto* linear = dynamic_cast<layers::LinearImpl*>(item.value().get())) {
+      llm::finish_loaded_linear(*linear, weights, item.key() + ".weight", options.quantize_int8,
+                                options.pack_cpu_weights);
+    }
   }
-  if (impl->projector->quantized() || impl->projector->packed_for_cpu()) weights.release_pages("model.mm_projector.weight");
+  llm::finish_loaded_linear(*impl->projector, weights, "model.mm_projector.weight", options.quantize_int8,
+                            options.pack_cpu_weights);
   impl->tower->eval();
   impl->spi->eval();
   progress(1.0, "ready");

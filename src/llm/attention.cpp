@@ -23,7 +23,6 @@ struct Partial {
 Partial prefix_part(const torch::Tensor& q, const torch::Tensor& pk, const torch::Tensor& pv, int64_t kv_heads) {
   const int64_t batch = q.size(0), heads = q.size(1), steps = q.size(2), dim = q.size(3);
   const int64_t group = heads / kv_heads;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
   const auto rows = q.reshape({batch, kv_heads, group * steps, dim})
                         .transpose(0, 1)
                         .reshape({kv_heads, batch * group * steps, dim});                 // [KVH, M, D]
@@ -37,6 +36,7 @@ Partial prefix_part(const torch::Tensor& q, const torch::Tensor& pk, const torch
     const auto [out, lse] = at::_scaled_dot_product_flash_attention_for_cpu(rows.unsqueeze(0), pk, pv);  // [1, KVH, M, D], [1, KVH, M]
     return {to_rows(out.squeeze(0).to(torch::kFloat)), to_rows(lse.squeeze(0).unsqueeze(-1))};
   }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dim));  // the fused kernel's default
   const auto scores = torch::matmul(rows, pk.squeeze(0).transpose(1, 2)).to(torch::kFloat) * scale;  // [KVH, M, P]
   const auto lse = scores.logsumexp(-1, /*keepdim=*/true);                                 // [KVH, M, 1]
   const auto out = torch::matmul((scores - lse).exp().to(q.scalar_type()), pv.squeeze(0));  // [KVH, M, D]

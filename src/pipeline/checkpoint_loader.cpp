@@ -11,6 +11,7 @@
 #include "regionlm/io/module_loader.hpp"
 #include "regionlm/io/weights.hpp"
 #include "regionlm/layers/linear.hpp"
+#include "regionlm/llm/loaded_linear.hpp"
 
 namespace regionlm::pipeline {
 
@@ -216,12 +217,10 @@ std::shared_ptr<ModelImpl> load_family(const fs::path& dir, const LoadOptions& o
   std::vector<std::string> consumed;
   for (const LoadUnit& unit : units) {
     const LoadReport report = load_module(*unit.module, *unit.source->weights, unit.prefix);
+    // Quantized or packed as soon as it is loaded, so that loading never holds the whole float model.
     if (auto* linear = dynamic_cast<layers::LinearImpl*>(unit.module)) {
-      // Quantized as soon as it is loaded, so that loading never holds the whole float model.
-      if (unit.source->int8) linear->quantize_int8();
-      if (unit.source->pack) linear->pack_for_cpu();  // no-op when quantized, off the CPU or not float32
-      // The layer holds its own copy now: the mapped file's pages need not stay resident too.
-      if (linear->quantized() || linear->packed_for_cpu()) unit.source->weights->release_pages(unit.prefix + "weight");
+      llm::finish_loaded_linear(*linear, *unit.source->weights, unit.prefix + "weight", unit.source->int8,
+                                unit.source->pack);
     }
     if (unit.source->weights == &weights) consumed.insert(consumed.end(), report.loaded.begin(), report.loaded.end());
     done += unit.bytes;
