@@ -60,10 +60,10 @@ sanitize-all: setup
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=8 ctest --output-on-failure -R '^Server\.faults$$'
 
 # The multi-threaded tests under ThreadSanitizer: a Debug -O1 build (build-tsan) of only the
-# test programs that hold them, plus regionlm-server for its load test (so examples stay on).
+# test programs that hold them, plus regionlm-server for its suites (so examples stay on).
 # scripts/run_tsan.sh names the tests; tests/tsan.supp the uninstrumented libraries.
 # By hand, like sanitize-all (docs/reliability.md has the results).
-TSAN_TARGETS = test_llm test_pipeline test_sam test_gpt4roi_parity test_server_load
+TSAN_TARGETS = test_llm test_pipeline test_sam test_gpt4roi_parity test_server_load test_server_api test_server_faults
 tsan: setup
 	@test -f $(BUILD)-tsan/CMakeCache.txt || cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=Debug \
 	  "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DREGIONLM_TSAN=ON -DREGIONLM_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
