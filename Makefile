@@ -48,9 +48,9 @@ fuzz: setup
 # The whole test suite under ASan + UBSan (a Debug build of everything, examples and their
 # CLI, tiny-shapes and server suites included, so not part of `make test`;
 # docs/reliability.md says what was run), the Python module too (its tests preload the ASan
-# runtime into the venv's Python: tests/python/CMakeLists.txt). Server.faults measures the server's resident
-# memory over 1000 requests, which ASan's default 256 MB quarantine of freed blocks would
-# inflate: it runs last with a small quarantine.
+# runtime into the venv's Python: tests/python/CMakeLists.txt). Server.faults measures the
+# server's resident memory over 1000 requests, which ASan's default 256 MB quarantine of
+# freed blocks would inflate: it runs last with a small quarantine.
 sanitize-all: setup
 	@test -f $(BUILD)-asan/CMakeCache.txt || cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug \
 	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=ON -DREGIONLM_BUILD_BENCHMARKS=OFF \
