@@ -47,23 +47,23 @@ fuzz: setup
 
 # The whole test suite under ASan + UBSan (a Debug build of everything, examples and their
 # CLI, tiny-shapes and server suites included, so not part of `make test`;
-# docs/reliability.md says what was run). No Python module: an ASan extension would need
-# libasan preloaded into the venv's Python. Server.faults measures the server's resident
-# memory over 1000 requests, which ASan's default 256 MB quarantine of freed blocks would
-# inflate: it runs last with a small quarantine.
+# docs/reliability.md says what was run), the Python module too (its tests preload the ASan
+# runtime into the venv's Python: tests/python/CMakeLists.txt). Server.faults measures the
+# server's resident memory over 1000 requests, which ASan's default 256 MB quarantine of
+# freed blocks would inflate: it runs last with a small quarantine.
 sanitize-all: setup
 	@test -f $(BUILD)-asan/CMakeCache.txt || cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug \
 	  -DREGIONLM_SANITIZE=ON -DREGIONLM_BUILD_EXAMPLES=ON -DREGIONLM_BUILD_BENCHMARKS=OFF \
-	  -DREGIONLM_BUILD_PYTHON=OFF $(CMAKE_ARGS)
+	  -DREGIONLM_BUILD_PYTHON=ON $(CMAKE_ARGS)
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j $(JOBS) -E '^Server\.faults$$' $(CTEST_ARGS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=8 ctest --output-on-failure -R '^Server\.faults$$'
 
 # The multi-threaded tests under ThreadSanitizer: a Debug -O1 build (build-tsan) of only the
-# test programs that hold them, plus regionlm-server for its load test (so examples stay on).
+# test programs that hold them, plus regionlm-server for its suites (so examples stay on).
 # scripts/run_tsan.sh names the tests; tests/tsan.supp the uninstrumented libraries.
 # By hand, like sanitize-all (docs/reliability.md has the results).
-TSAN_TARGETS = test_llm test_pipeline test_sam test_gpt4roi_parity test_server_load
+TSAN_TARGETS = test_llm test_pipeline test_sam test_gpt4roi_parity test_server_load test_server_api test_server_faults
 tsan: setup
 	@test -f $(BUILD)-tsan/CMakeCache.txt || cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=Debug \
 	  "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DREGIONLM_TSAN=ON -DREGIONLM_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)

@@ -38,12 +38,17 @@ run tests/pipeline/test_pipeline 'Model.ConcurrentCallsOnOneModelMatchSequential
 run tests/sam/test_sam 'SamParity.ConcurrentPredictionsShareOneEncodedImage'
 # GPT4RoI describes from many threads on one Model.
 run tests/gpt4roi/test_gpt4roi_parity 'Gpt4roiModel.ConcurrentDescribesOnOneModelGiveTheReferenceAnswers'
-# regionlm-server (itself built with TSan, inheriting TSAN_OPTIONS) under 16 concurrent clients.
-# A report ends the server with exit code 66, which the test checks at SIGTERM; its stderr
-# is in the server's log, shown here.
-rm -rf "$build"/tests/tmp/server-load-*
+# regionlm-server (itself built with TSan, inheriting TSAN_OPTIONS): under 16 concurrent
+# clients; the API suite (--threads 2: chat, streaming, SAM, the image cache, batched
+# describes); the fault suite (malformed and broken requests, a client gone mid-stream,
+# timeouts, a full queue, 1000 requests, SIGTERM during a generation). A report ends the
+# server with exit code 66, which the tests check when they stop it, and is in the server's
+# log (shown here) in any case, including servers a test kills.
+rm -rf "$build"/tests/tmp/server-*
 run tests/server/test_server_load '*'
-for log in "$build"/tests/tmp/server-load-*/server.log; do
+run tests/server/test_server_api '*'
+run tests/server/test_server_faults '*'
+for log in "$build"/tests/tmp/server-*/server.log; do
   if [ -f "$log" ] && grep -q "WARNING: ThreadSanitizer" "$log"; then
     echo "== regionlm-server's TSan report ($log):"
     cat "$log"
