@@ -283,17 +283,20 @@ class SamTrainer {
     for (int b = 0; b < static_cast<int>(scenes.size()); ++b) {
       const FramedScene& s = scenes[static_cast<size_t>(b)];
       for (int t = 0; t < static_cast<int>(s.targets.size()); ++t) {
-        Row row;
-        row.image = b;
-        row.target = t;
-        row.box_start = rng_.uniform() < o_.box_share;
-        if (row.box_start) {
-          row.box = jittered_box(s.targets[static_cast<size_t>(t)]);
-        } else {
-          row.points.push_back(random_pixel(s.targets[static_cast<size_t>(t)], rng_));
-          row.labels.push_back(1);
+        const bool box_draw = rng_.uniform() < o_.box_share;
+        for (int kind = 0; kind < (o_.point_and_box ? 2 : 1); ++kind) {
+          Row row;
+          row.image = b;
+          row.target = t;
+          row.box_start = o_.point_and_box ? kind == 1 : box_draw;
+          if (row.box_start) {
+            row.box = jittered_box(s.targets[static_cast<size_t>(t)]);
+          } else {
+            row.points.push_back(random_pixel(s.targets[static_cast<size_t>(t)], rng_));
+            row.labels.push_back(1);
+          }
+          rows.push_back(std::move(row));
         }
-        rows.push_back(std::move(row));
       }
       for (int k = 0; k < o_.background_clicks; ++k) {
         const cv::Point p = random_pixel(s.background, rng_);

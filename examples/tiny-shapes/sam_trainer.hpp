@@ -58,6 +58,8 @@ struct SamTrainOptions {
   int corrective_rounds = 2;      // rounds after the first, each adding an error-region point
   double corrective_share = 0.5;  // share of steps that run the corrective rounds
   double box_share = 0.5;         // share of objects prompted with a box in round 0
+  bool point_and_box = false;     // round 0 prompts every object twice, by a point and by a box
+                                  // (twice the decoder rows per encoder pass; box_share unused)
   int background_clicks = 1;      // background clicks per scene (target: nothing)
   bool train_every_output = false;  // every multimask output learns the object (a shape has no
                                     // parts); false = only the best of the three (SAM's rule)

@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
                 [&](const std::string& v) {
                   options.heavy_overlap_share = regionlm::examples::parse_number(v, "--heavy-overlap-share");
                 });
+  parser.flag("point-and-box", "prompt every object by a point and by a box in round 0 (default: one of them)",
+              &options.point_and_box);
   parser.option("image-size", "N", "encoder input side, px (default " + std::to_string(options.model.image_size) + ")",
                 integer(&options.model.image_size, "--image-size"));
   parser.option("patch-size", "N", "ViT patch side, px (default " + std::to_string(options.model.patch_size) + ")",
