@@ -29,8 +29,8 @@ namespace regionlm::tiny_shapes {
 
 /// Sizes of the small SAM (docs/tiny-shapes.md explains the choices).
 struct TinySamSpec {
-  int64_t image_size = 128;        // encoder input side, px (scenes are resized like SAM's)
-  int64_t patch_size = 8;          // ViT patch side, px; embedding side = image_size / patch_size
+  int64_t image_size = 64;         // encoder input side, px (scenes are resized like SAM's)
+  int64_t patch_size = 4;          // ViT patch side, px; embedding side = image_size / patch_size
   int64_t embed_dim = 64;          // ViT width
   int64_t depth = 4;               // ViT blocks
   int64_t num_heads = 4;           // ViT attention heads
@@ -49,16 +49,16 @@ struct SamTrainOptions {
   std::filesystem::path out_dir;  // SAM directory to (over)write
   uint64_t seed = 1;              // >= 1: initial weights, training scenes, prompt sampling
   TinySamSpec model;              // sizes
-  int pretrain_steps = 1000;      // stage 1: dense pretraining of the image encoder; 0 skips
+  int pretrain_steps = 600;       // stage 1: dense pretraining of the image encoder; 0 skips
   double pretrain_lr = 2e-3;      // stage 1 peak learning rate
   int pretrain_images = 16;       // scenes per stage-1 step
-  int steps = 3000;               // stage 2 (prompts -> masks) optimizer steps
-  double lr = 1e-3;               // peak Adam learning rate: linear warm-up, cosine decay to 5 %
-  int images_per_step = 8;        // scenes per step; every object of each is one prompt
-  int corrective_rounds = 2;      // rounds after the first, each adding an error-region point
-  double corrective_share = 0.5;  // share of steps that run the corrective rounds
+  int steps = 6000;               // stage 2 (prompts -> masks) optimizer steps
+  double lr = 2e-3;               // peak Adam learning rate: linear warm-up, cosine decay to 5 %
+  int images_per_step = 4;        // scenes per step; every object of each is prompted
+  int corrective_rounds = 1;      // rounds after the first, each adding an error-region point
+  double corrective_share = 0.25;  // share of steps that run the corrective rounds
   double box_share = 0.5;         // share of objects prompted with a box in round 0
-  bool point_and_box = false;     // round 0 prompts every object twice, by a point and by a box
+  bool point_and_box = true;      // round 0 prompts every object twice, by a point and by a box
                                   // (twice the decoder rows per encoder pass; box_share unused)
   int background_clicks = 1;      // background clicks per scene (target: nothing)
   bool train_every_output = false;  // every multimask output learns the object (a shape has no

@@ -84,12 +84,12 @@ int main(int argc, char** argv) {
   parser.option("pretrain-steps", "N",
                 "stage 1, dense encoder pretraining (default " + std::to_string(options.pretrain_steps) + ")",
                 integer(&options.pretrain_steps, "--pretrain-steps"));
-  parser.option("corrective-share", "X", "share of steps with corrective rounds (default 0.5)",
+  parser.option("corrective-share", "X", "share of steps with corrective rounds (default 0.25)",
                 [&](const std::string& v) { options.corrective_share = regionlm::examples::parse_number(v, "--corrective-share"); });
   parser.option("corrective-rounds", "N",
                 "error-region rounds after the first (default " + std::to_string(options.corrective_rounds) + ")",
                 integer(&options.corrective_rounds, "--corrective-rounds"));
-  parser.option("lr", "X", "peak learning rate (default 1e-3)",
+  parser.option("lr", "X", "peak learning rate (default 2e-3)",
                 [&](const std::string& v) { options.lr = regionlm::examples::parse_number(v, "--lr"); });
   parser.option("embed-dim", "N", "ViT width (default " + std::to_string(options.model.embed_dim) + ")",
                 integer(&options.model.embed_dim, "--embed-dim"));
@@ -101,8 +101,9 @@ int main(int argc, char** argv) {
                 [&](const std::string& v) {
                   options.heavy_overlap_share = regionlm::examples::parse_number(v, "--heavy-overlap-share");
                 });
-  parser.flag("point-and-box", "prompt every object by a point and by a box in round 0 (default: one of them)",
-              &options.point_and_box);
+  bool one_prompt = false;
+  parser.flag("one-prompt-per-object",
+              "round 0 prompts each object by a point or a box, not by both (the default)", &one_prompt);
   parser.option("image-size", "N", "encoder input side, px (default " + std::to_string(options.model.image_size) + ")",
                 integer(&options.model.image_size, "--image-size"));
   parser.option("patch-size", "N", "ViT patch side, px (default " + std::to_string(options.model.patch_size) + ")",
@@ -135,6 +136,7 @@ int main(int argc, char** argv) {
                 integer(&options.log_every, "--log-every"));
   try {
     if (!parser.parse(argc, argv)) return 0;
+    if (one_prompt) options.point_and_box = false;
     if (!verify_dir.empty()) return verify(verify_dir, options.eval_scenes);
     if (out_dir.empty()) throw regionlm::examples::UsageError("give --out DIR (train) or --verify DIR (check)");
     options.out_dir = out_dir;
