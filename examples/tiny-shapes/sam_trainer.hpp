@@ -7,8 +7,9 @@
 // The model is the library's own ViT encoder, prompt encoder and mask decoder (the code that
 // runs inference), trained with LibTorch autograd. Prompts are sampled the way SAM's
 // interactive training samples them (docs/tiny-shapes.md, "The segmenter"):
-//  - round 0: for each object a positive point drawn uniformly from its visible mask or its
-//    box with jittered corners (equal odds); the loss takes the best of the three multimask
+//  - round 0: for each object a positive point drawn uniformly from its visible mask and its
+//    box with jittered corners, as two rows (or one of them, at equal odds, with
+//    point_and_box off); the loss takes the best of the three multimask
 //    outputs (SAM's answer to ambiguous prompts) plus the single-mask output;
 //  - rounds 1..R: a corrective point drawn uniformly from the error region of the previous
 //    round's mask (positive where the object was missed, negative where too much was taken),
