@@ -70,6 +70,11 @@ int main(int argc, char** argv) {
       *target = static_cast<std::remove_reference_t<decltype(*target)>>(parse_int(v, flag));
     };
   };
+  const auto number = [](double value) {  // a default as the help prints it: 0.25, 0.002
+    std::ostringstream out;
+    out << value;
+    return out.str();
+  };
   ArgumentParser parser("regionlm-train-tiny-sam",
                         "Reproduces models/tiny-shapes/sam (a small Segment Anything for the tiny-shapes world) from "
                         "scratch (--out DIR), or checks a SAM directory (--verify DIR).");
@@ -84,12 +89,12 @@ int main(int argc, char** argv) {
   parser.option("pretrain-steps", "N",
                 "stage 1, dense encoder pretraining (default " + std::to_string(options.pretrain_steps) + ")",
                 integer(&options.pretrain_steps, "--pretrain-steps"));
-  parser.option("corrective-share", "X", "share of steps with corrective rounds (default 0.25)",
+  parser.option("corrective-share", "X", "share of steps with corrective rounds (default " + number(options.corrective_share) + ")",
                 [&](const std::string& v) { options.corrective_share = regionlm::examples::parse_number(v, "--corrective-share"); });
   parser.option("corrective-rounds", "N",
                 "error-region rounds after the first (default " + std::to_string(options.corrective_rounds) + ")",
                 integer(&options.corrective_rounds, "--corrective-rounds"));
-  parser.option("lr", "X", "peak learning rate (default 2e-3)",
+  parser.option("lr", "X", "peak learning rate (default " + number(options.lr) + ")",
                 [&](const std::string& v) { options.lr = regionlm::examples::parse_number(v, "--lr"); });
   parser.option("embed-dim", "N", "ViT width (default " + std::to_string(options.model.embed_dim) + ")",
                 integer(&options.model.embed_dim, "--embed-dim"));
@@ -97,7 +102,7 @@ int main(int argc, char** argv) {
                 integer(&options.model.depth, "--depth"));
   parser.flag("train-every-output", "every multimask output learns the object, not only the best of three",
               &options.train_every_output);
-  parser.option("heavy-overlap-share", "X", "share of heavy-overlap training scenes (default 0.3)",
+  parser.option("heavy-overlap-share", "X", "share of heavy-overlap training scenes (default " + number(options.heavy_overlap_share) + ")",
                 [&](const std::string& v) {
                   options.heavy_overlap_share = regionlm::examples::parse_number(v, "--heavy-overlap-share");
                 });
