@@ -76,7 +76,7 @@ struct TinySam {
 // weights, N(0, 1) for embedding tables (nn.Embedding's), zero biases and relative position
 // tables (SAM's), unit norms, N(0, 0.02) for the absolute position embedding and N(0, 1) for
 // the prompt encoder's random Fourier matrix (SAM's scale 1).
-void initialize_sam(torch::nn::Module& module, double pe_scale) {
+void initialize_sam(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& item : module.named_parameters()) {
     const std::string& name = item.key();
@@ -99,7 +99,7 @@ void initialize_sam(torch::nn::Module& module, double pe_scale) {
     if (auto* table = dynamic_cast<sam::EmbeddingImpl*>(item.value().get())) table->weight.normal_(0.0, 1.0);
   }
   for (auto& item : module.named_buffers()) {
-    if (item.key().ends_with("positional_encoding_gaussian_matrix")) item.value().normal_(0.0, pe_scale);
+    if (item.key().ends_with("positional_encoding_gaussian_matrix")) item.value().normal_(0.0, 1.0);
   }
 }
 
@@ -283,12 +283,11 @@ class SamTrainer {
     for (int b = 0; b < static_cast<int>(scenes.size()); ++b) {
       const FramedScene& s = scenes[static_cast<size_t>(b)];
       for (int t = 0; t < static_cast<int>(s.targets.size()); ++t) {
-        const bool box_draw = rng_.uniform() < o_.box_share;
-        for (int kind = 0; kind < (o_.point_and_box ? 2 : 1); ++kind) {
+        for (const PromptKind kind : o_.first_prompts) {
           Row row;
           row.image = b;
           row.target = t;
-          row.box_start = o_.point_and_box ? kind == 1 : box_draw;
+          row.box_start = kind == PromptKind::kBox;
           if (row.box_start) {
             row.box = jittered_box(s.targets[static_cast<size_t>(t)]);
           } else {
@@ -464,8 +463,7 @@ class SamTrainer {
       // The multimask outputs are scored by their best (SAM's answer to ambiguous prompts);
       // the single-mask output (index 0) is trained on every prompt too: a shape has no parts,
       // so one click is not ambiguous here, and regionlm-segment returns that output by default.
-      const torch::Tensor multi = o_.train_every_output ? mask_loss.slice(1, 1).mean(1)
-                                                        : std::get<0>(mask_loss.slice(1, 1).min(1));  // [B]
+      const torch::Tensor multi = std::get<0>(mask_loss.slice(1, 1).min(1));  // [B]
       const torch::Tensor row_loss = multi + mask_loss.select(1, 0);           // [B]
       const bool ambiguous = first && !boxes;
       const torch::Tensor iou_loss = (iou_pred - true_iou).pow(2).mean(1);  // [B]
@@ -513,6 +511,7 @@ void validate(const SamTrainOptions& o) {
     throw ArgumentError("SamTrainOptions::seed must be in [1, 2^32), got " + std::to_string(o.seed));
   }
   if (o.steps < 0 || !(o.lr > 0)) throw ArgumentError("SamTrainOptions: steps must be >= 0 and lr > 0");
+  if (o.first_prompts.empty()) throw ArgumentError("SamTrainOptions::first_prompts is empty: round 0 needs a prompt");
   if (o.images_per_step < 1 || o.corrective_rounds < 0 || o.background_clicks < 0) {
     throw ArgumentError("SamTrainOptions: images_per_step >= 1, corrective_rounds >= 0, background_clicks >= 0");
   }
@@ -583,9 +582,9 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
   const sam::SamConfig config = make_sam_config(options.model);
   const auto topts = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCPU);
   TinySam model{sam::ImageEncoderVit(config, topts), sam::PromptEncoder(config, topts), sam::MaskDecoder(config, topts)};
-  initialize_sam(*model.encoder, options.pe_scale);
-  initialize_sam(*model.prompt, options.pe_scale);
-  initialize_sam(*model.decoder, options.pe_scale);
+  initialize_sam(*model.encoder);
+  initialize_sam(*model.prompt);
+  initialize_sam(*model.decoder);
   if (!options.init.empty()) {
     const Weights weights = load_weights(options.init / "model.safetensors");
     load_module(*model.encoder, weights, "image_encoder.");

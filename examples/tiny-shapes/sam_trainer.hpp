@@ -7,10 +7,10 @@
 // The model is the library's own ViT encoder, prompt encoder and mask decoder (the code that
 // runs inference), trained with LibTorch autograd. Prompts are sampled the way SAM's
 // interactive training samples them (docs/tiny-shapes.md, "The segmenter"):
-//  - round 0: for each object a positive point drawn uniformly from its visible mask and its
-//    box with jittered corners, as two rows (or one of them, at equal odds, with
-//    point_and_box off); the loss takes the best of the three multimask
-//    outputs (SAM's answer to ambiguous prompts) plus the single-mask output;
+//  - round 0: each object prompted once per entry of first_prompts, each prompt its own
+//    decoder row: a positive point drawn uniformly from its visible mask, or its box with
+//    jittered corners; the loss takes the best of the three multimask outputs (SAM's answer
+//    to ambiguous prompts) plus the single-mask output;
 //  - rounds 1..R: a corrective point drawn uniformly from the error region of the previous
 //    round's mask (positive where the object was missed, negative where too much was taken),
 //    with the previous round's low-resolution logits as the mask input;
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "regionlm/sam/config.hpp"
+#include "sam_evaluation.hpp"
 
 namespace regionlm::tiny_shapes {
 
@@ -58,17 +59,13 @@ struct SamTrainOptions {
   int images_per_step = 4;        // scenes per step; every object of each is prompted
   int corrective_rounds = 1;      // rounds after the first, each adding an error-region point
   double corrective_share = 0.25;  // share of steps that run the corrective rounds
-  double box_share = 0.5;         // share of objects prompted with a box in round 0
-  bool point_and_box = true;      // round 0 prompts every object twice, by a point and by a box
-                                  // (twice the decoder rows per encoder pass; box_share unused)
+  std::vector<PromptKind> first_prompts{PromptKind::kPoint, PromptKind::kBox};  // round 0's prompts
+                                  // of every object, one decoder row each (more rows per encoder pass)
   int background_clicks = 1;      // background clicks per scene (target: nothing)
-  bool train_every_output = false;  // every multimask output learns the object (a shape has no
-                                    // parts); false = only the best of the three (SAM's rule)
   double heavy_overlap_share = 0.3;  // share of heavy-overlap training scenes
   double large_scene_share = 0.2;    // share of scenes drawn at 129..256 px (resized like SAM's input)
   std::filesystem::path init;     // start from this SAM directory's weights instead of fresh ones
                                   // (experiments, resuming); empty = from scratch, the default
-  double pe_scale = 1.0;          // std of the prompt encoder's random Fourier matrix (SAM's: 1)
   int threads = 0;                // torch intra-op threads; 0 = torch's default
   int log_every = 50;             // steps between progress lines
   int eval_scenes = 100;          // fresh scenes scored at the end; 0 skips

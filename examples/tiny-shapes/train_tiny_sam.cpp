@@ -26,6 +26,30 @@ std::string percent(double share) {
   return out.str();
 }
 
+// "point,box" for {kPoint, kBox}: --first-prompts' spelling.
+std::string prompt_list(const std::vector<ts::PromptKind>& kinds) {
+  std::string out;
+  for (const ts::PromptKind kind : kinds) out += std::string(out.empty() ? "" : ",") + (kind == ts::PromptKind::kBox ? "box" : "point");
+  return out;
+}
+
+std::vector<ts::PromptKind> parse_prompt_list(const std::string& list) {
+  std::vector<ts::PromptKind> kinds;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (item == "point") {
+      kinds.push_back(ts::PromptKind::kPoint);
+    } else if (item == "box") {
+      kinds.push_back(ts::PromptKind::kBox);
+    } else {
+      throw regionlm::examples::UsageError("--first-prompts: expected a comma-separated list of point and box, got \"" +
+                                           list + "\"");
+    }
+  }
+  if (kinds.empty()) throw regionlm::examples::UsageError("--first-prompts: the list is empty");
+  return kinds;
+}
+
 int verify(const fs::path& dir, int eval_scenes) {
   const auto entries = ts::verify_manifest(dir);
   std::cout << dir.string() << ": " << entries.size() << " files match " << ts::kManifestFile << "\n";
@@ -100,15 +124,14 @@ int main(int argc, char** argv) {
                 integer(&options.model.embed_dim, "--embed-dim"));
   parser.option("depth", "N", "ViT blocks (default " + std::to_string(options.model.depth) + ")",
                 integer(&options.model.depth, "--depth"));
-  parser.flag("train-every-output", "every multimask output learns the object, not only the best of three",
-              &options.train_every_output);
   parser.option("heavy-overlap-share", "X", "share of heavy-overlap training scenes (default " + number(options.heavy_overlap_share) + ")",
                 [&](const std::string& v) {
                   options.heavy_overlap_share = regionlm::examples::parse_number(v, "--heavy-overlap-share");
                 });
-  bool one_prompt = false;
-  parser.flag("one-prompt-per-object",
-              "round 0 prompts each object by a point or a box, not by both (the default)", &one_prompt);
+  parser.option("first-prompts", "LIST",
+                "round 0's prompts of every object, comma-separated: point (a random interior pixel), box "
+                "(its jittered box) (default " + prompt_list(options.first_prompts) + ")",
+                [&](const std::string& v) { options.first_prompts = parse_prompt_list(v); });
   parser.option("image-size", "N", "encoder input side, px (default " + std::to_string(options.model.image_size) + ")",
                 integer(&options.model.image_size, "--image-size"));
   parser.option("patch-size", "N", "ViT patch side, px (default " + std::to_string(options.model.patch_size) + ")",
@@ -129,8 +152,6 @@ int main(int argc, char** argv) {
                 [&](const std::string& v) { options.pretrain_lr = regionlm::examples::parse_number(v, "--pretrain-lr"); });
   parser.option("init", "DIR", "start from DIR's weights (experiments, resuming; default: from scratch)",
                 [&](const std::string& v) { options.init = v; });
-  parser.option("pe-scale", "X", "std of the prompt encoder's random Fourier matrix (default 1, SAM's)",
-                [&](const std::string& v) { options.pe_scale = regionlm::examples::parse_number(v, "--pe-scale"); });
   parser.option("eval-scenes", "N",
                 "fresh scenes scored after training / verification (default " + std::to_string(options.eval_scenes) +
                     "; 0 = none)",
@@ -141,7 +162,6 @@ int main(int argc, char** argv) {
                 integer(&options.log_every, "--log-every"));
   try {
     if (!parser.parse(argc, argv)) return 0;
-    if (one_prompt) options.point_and_box = false;
     if (!verify_dir.empty()) return verify(verify_dir, options.eval_scenes);
     if (out_dir.empty()) throw regionlm::examples::UsageError("give --out DIR (train) or --verify DIR (check)");
     options.out_dir = out_dir;
