@@ -16,10 +16,10 @@ using detail::elapsed_ms;
 
 /// One caller's row, from arrival to its result.
 struct Batcher::Request {
-  Request(KVCache& c, const torch::Tensor& e, const GenerationOptions& o, const DecodeSetup& s)
-      : cache(c), prompt_embeds(e), options(o), setup(s), row(o.stop_strings, s.make_decoder()) {}
+  Request(KVCache& c, torch::Device d, const GenerationOptions& o, const DecodeSetup& s)
+      : cache(c), device(d), options(o), setup(s), row(o.stop_strings, s.make_decoder()) {}
   KVCache& cache;                    // the caller's (it waits in generate() while we use it)
-  torch::Tensor prompt_embeds;       // [1, T, hidden]
+  torch::Device device;              // the prompt's (not the prompt itself: it is dropped after prefill)
   torch::Tensor prefill_logits;      // [1, 1, V]: the prompt's last position, computed by the caller
   const GenerationOptions& options;  // the caller's
   const DecodeSetup& setup;          // the caller's
@@ -70,7 +70,7 @@ GenerationResult Batcher::generate(KVCache& cache, const torch::Tensor& prompt_e
     return std::move(llm::generate(model_, cache, prompt_embeds, options, setup).front());
   }
   detail::check_inputs(model_, cache, prompt_embeds, options, setup);
-  auto request = std::make_shared<Request>(cache, prompt_embeds, options, setup);
+  auto request = std::make_shared<Request>(cache, prompt_embeds.device(), options, setup);
   // The prompt is prefilled here, on the caller's thread, while the worker decodes the others:
   // prefills of concurrent callers run side by side instead of stalling every row in turn.
   {
@@ -132,7 +132,7 @@ void Batcher::run() {
 
 bool Batcher::start(Request& r) const {  // the first token, from the caller's prefill
   const int64_t vocab = model_->config().vocab_size;
-  r.sampler = std::make_unique<Sampler>(r.options, 1, vocab, r.prompt_embeds.device());
+  r.sampler = std::make_unique<Sampler>(r.options, 1, vocab, r.device);
   if (!r.setup.penalty_context.empty()) {
     r.sampler->observe(torch::tensor(r.setup.penalty_context, torch::kLong).unsqueeze(0));  // [1, N]
   }
@@ -152,7 +152,7 @@ bool Batcher::start(Request& r) const {  // the first token, from the caller's p
 void Batcher::finish(Request& r) const {
   if (r.setup.cache_final_token && r.max_tokens > 0) {
     const auto ids = torch::full({1, 1}, r.row.tokens.back(), torch::TensorOptions().dtype(torch::kLong).device(
-                                                                   r.prompt_embeds.device()));  // [1, 1]
+                                                                   r.device));  // [1, 1]
     model_->model->forward(model_->model->embed_tokens->forward(ids), r.cache);
     ++r.decode_forwards;
   }
@@ -172,7 +172,7 @@ void Batcher::step(std::vector<std::shared_ptr<Request>>& active) const {
     ids.push_back(r->next_id);
     caches.push_back(&r->cache);
   }
-  const auto device = active.front()->prompt_embeds.device();
+  const auto device = active.front()->device;
   const auto feed = torch::tensor(ids, torch::kLong).view({-1, 1}).to(device);                // [B, 1]
   const auto logits = model_->forward_rows(model_->model->embed_tokens->forward(feed), caches);  // [B, 1, V]
   {
