@@ -182,11 +182,28 @@ void Batcher::step(std::vector<std::shared_ptr<Request>>& active) const {
     stats_.row_steps += rows;
     stats_.largest_step = std::max(stats_.largest_step, rows);
   }
-  std::vector<torch::Tensor> chosen;
-  for (size_t i = 0; i < active.size(); ++i) {
-    chosen.push_back(active[i]->sampler->next(logits.narrow(0, static_cast<int64_t>(i), 1).select(1, 0)));  // [1]
+  // Plain greedy rows share one argmax; the others go through their own sampler.
+  const auto last = logits.select(1, 0);  // [B, V]
+  const int64_t B = last.size(0);
+  std::vector<int64_t> plain;
+  for (int64_t i = 0; i < B; ++i) {
+    if (active[static_cast<size_t>(i)]->sampler->plain_argmax()) plain.push_back(i);
   }
-  const auto host = torch::cat(chosen).to(torch::kCPU);  // [B], one transfer for all rows
+  torch::Tensor chosen;  // [B] int64 on the device
+  if (static_cast<int64_t>(plain.size()) == B) {
+    chosen = last.argmax(-1);
+  } else {
+    chosen = torch::empty({B}, torch::TensorOptions(torch::kLong).device(device));
+    if (!plain.empty()) {
+      const auto rows = torch::tensor(plain, torch::kLong).to(device);  // [G]
+      chosen.index_copy_(0, rows, last.index_select(0, rows).argmax(-1));
+    }
+    for (int64_t i = 0; i < B; ++i) {
+      if (active[static_cast<size_t>(i)]->sampler->plain_argmax()) continue;
+      chosen.narrow(0, i, 1).copy_(active[static_cast<size_t>(i)]->sampler->next(last.narrow(0, i, 1)));  // [1]
+    }
+  }
+  const auto host = chosen.to(torch::kCPU);  // [B], one transfer for all rows
   const auto* next = host.data_ptr<int64_t>();
   std::vector<std::shared_ptr<Request>> still;
   for (size_t i = 0; i < active.size(); ++i) {

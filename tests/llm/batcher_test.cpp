@@ -96,6 +96,19 @@ class BatcherTest : public ::testing::Test {
     for (int i = 0; i < count; ++i) out.push_back({random_embeds(model, 2 + i % 5, 100 + i), 6 + 3 * (i % 4), i % 2 == 1});
     return out;
   }
+  /// Request i's choice rule: plain greedy (rows that share one argmax), greedy with a
+  /// repetition penalty, or sampling with its own seed, so one step mixes all three.
+  static GenerationOptions options_for(size_t i, int64_t max_new_tokens) {
+    GenerationOptions options;
+    options.max_new_tokens = max_new_tokens;
+    if (i % 3 == 1) options.repetition_penalty = 1.3f;
+    if (i % 3 == 2) {
+      options.temperature = 0.8f;
+      options.top_k = 20;
+      options.seed = 1000 + i;
+    }
+    return options;
+  }
   std::shared_ptr<const KVCache> make_prefix() const {
     c10::InferenceMode inference;
     auto prefix = std::make_shared<KVCache>(config, 1, 12, model->options());
@@ -108,8 +121,9 @@ class BatcherTest : public ::testing::Test {
   }
 };
 
-// 12 threads at once through one Batcher: every row's tokens and final cache length equal a
-// sequential llm::generate, and the rows really shared decode steps.
+// 12 threads at once through one Batcher, greedy, penalised and sampled rows mixed: every
+// row's tokens and final cache length equal a sequential llm::generate, and the rows really
+// shared decode steps.
 TEST_F(BatcherTest, ConcurrentCallsGiveTheSequentialTokensInSharedSteps) {
   const auto all = jobs(12);
   const auto prefix = make_prefix();
@@ -117,8 +131,7 @@ TEST_F(BatcherTest, ConcurrentCallsGiveTheSequentialTokensInSharedSteps) {
   std::vector<int64_t> expected_length;
   for (const Job& job : all) {
     auto cache = cache_for(job, prefix);
-    GenerationOptions options;
-    options.max_new_tokens = job.max_new_tokens;
+    const GenerationOptions options = options_for(expected.size(), job.max_new_tokens);
     DecodeSetup chat = setup;
     chat.cache_final_token = job.use_prefix;  // chat turns feed their last token too
     expected.push_back(test::generate_one(model, *cache, job.prompt, options, chat));
@@ -132,8 +145,7 @@ TEST_F(BatcherTest, ConcurrentCallsGiveTheSequentialTokensInSharedSteps) {
   for (size_t i = 0; i < all.size(); ++i) {
     threads.emplace_back([&, i] {
       auto cache = cache_for(all[i], prefix);
-      GenerationOptions options;
-      options.max_new_tokens = all[i].max_new_tokens;
+      const GenerationOptions options = options_for(i, all[i].max_new_tokens);
       DecodeSetup chat = setup;
       chat.cache_final_token = all[i].use_prefix;
       ++ready;

@@ -22,6 +22,9 @@ class Sampler {
 
   /// Whether tokens are drawn (temperature > 0) rather than chosen by argmax.
   bool sampling() const { return temperature_ > 0.f; }
+  /// Whether next() is the logits' argmax and nothing else (greedy, no repetition penalty), so
+  /// callers may take one argmax over many such rows.
+  bool plain_argmax() const { return !sampling() && !seen_.defined(); }
 
   /// Records ids [B] or [B, N] (any device) as seen, for the repetition penalty.
   void observe(const torch::Tensor& ids);
