@@ -66,28 +66,30 @@ void LlamaModelImpl::check_embeds(const torch::Tensor& inputs_embeds) const {
   }
 }
 
+void LlamaModelImpl::check_cache(const KVCache& cache, const torch::Tensor& inputs_embeds, int64_t batch,
+                                 int64_t steps, const std::string& what) const {
+  if (batch != cache.batch()) {
+    throw ShapeError("Llama: inputs_embeds has batch " + std::to_string(batch) + " but " + what + " holds " +
+                     std::to_string(cache.batch()) + " rows");
+  }
+  const auto cache_options = cache.options();
+  if (cache_options.dtype() != inputs_embeds.dtype() || cache_options.device() != inputs_embeds.device() ||
+      cache.num_layers() != config_.num_hidden_layers) {
+    throw ShapeError("Llama: " + what + " was built for another layer count, dtype or device than the model's");
+  }
+  if (cache.length() + steps > cache.capacity()) {
+    throw ArgumentError("Llama: " + std::to_string(steps) + " new positions after " + std::to_string(cache.length()) +
+                        " exceed the capacity " + std::to_string(cache.capacity()) + " of " + what +
+                        " (max_position_embeddings " + std::to_string(config_.max_position_embeddings) + ")");
+  }
+}
+
 torch::Tensor LlamaModelImpl::forward(const torch::Tensor& inputs_embeds, KVCache& cache) const {
   check_embeds(inputs_embeds);
   const int64_t batch = inputs_embeds.size(0);
   const int64_t steps = inputs_embeds.size(1);
   const int64_t start = cache.length();
-  if (batch != cache.batch()) {
-    throw ShapeError("Llama: inputs_embeds has batch " + std::to_string(batch) +
-                     " but the KVCache holds " + std::to_string(cache.batch()) + " rows");
-  }
-  const auto cache_options = cache.options();
-  if (cache_options.dtype() != inputs_embeds.dtype() ||
-      cache_options.device() != inputs_embeds.device() ||
-      cache.num_layers() != config_.num_hidden_layers) {
-    throw ShapeError("Llama: the KVCache was built for another layer count, dtype or device "
-                     "than the model's");
-  }
-  if (start + steps > cache.capacity()) {
-    throw ArgumentError("Llama: " + std::to_string(steps) + " new positions after " +
-                        std::to_string(start) + " exceed the KVCache capacity " +
-                        std::to_string(cache.capacity()) + " (max_position_embeddings " +
-                        std::to_string(config_.max_position_embeddings) + ")");
-  }
+  check_cache(cache, inputs_embeds, batch, steps, "the KVCache");
   AttentionContext context;
   context.angles = rotary_.angles(start, steps);  // positions count the shared prefix too
   context.cache = &cache;
@@ -119,15 +121,9 @@ torch::Tensor LlamaModelImpl::forward_rows(const torch::Tensor& inputs_embeds, c
   AttentionContext context;
   for (size_t r = 0; r < rows.size(); ++r) {
     const KVCache* cache = rows[r];
-    if (cache == nullptr || cache->batch() != 1 || cache->num_layers() != config_.num_hidden_layers ||
-        cache->options().dtype() != inputs_embeds.dtype() || cache->options().device() != inputs_embeds.device()) {
-      throw ShapeError("Llama::forward_rows: row " + std::to_string(r) +
-                       " needs a batch-1 KVCache with the model's layer count, dtype and device");
-    }
-    if (cache->remaining() < 1) {
-      throw ArgumentError("Llama::forward_rows: row " + std::to_string(r) + "'s KVCache is full (capacity " +
-                          std::to_string(cache->capacity()) + ")");
-    }
+    const std::string what = "forward_rows' row " + std::to_string(r) + " KVCache";
+    if (cache == nullptr) throw ArgumentError("Llama: " + what + " is null");
+    check_cache(*cache, inputs_embeds, /*batch=*/1, /*steps=*/1, what);
     for (size_t s = 0; s < r; ++s) {
       if (rows[s] == cache) throw ArgumentError("Llama::forward_rows: rows " + std::to_string(s) + " and " +
                                                 std::to_string(r) + " share one KVCache");

@@ -6,6 +6,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/pimpl.h>
 
+#include <string>
 #include <vector>
 
 #include "regionlm/config.hpp"
@@ -46,6 +47,10 @@ class LlamaModelImpl : public torch::nn::Module {
  private:
   torch::Tensor run_layers(torch::Tensor hidden, AttentionContext& context) const;
   void check_embeds(const torch::Tensor& inputs_embeds) const;
+  /// Throws unless `cache` takes `steps` more positions of `batch` rows of `inputs_embeds`
+  /// (batch, layer count, dtype, device, room); `what` names the cache in the message.
+  void check_cache(const KVCache& cache, const torch::Tensor& inputs_embeds, int64_t batch, int64_t steps,
+                   const std::string& what) const;
 
   LlamaConfig config_;
   std::vector<LlamaDecoderLayer> decoder_layers_;  // the same modules as `layers`, typed
