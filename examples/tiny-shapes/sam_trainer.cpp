@@ -167,11 +167,16 @@ cv::Point random_pixel(const cv::Mat1b& mask, Random& rng) {
 // object covering the cell (0 = background) and whether the cell holds an object boundary.
 // Per-cell supervision teaches the encoder what lies where inside each patch, which the mask
 // decoder's upscaler then reads; SAM starts from an MAE-pretrained encoder for the same reason.
+// With pixel pretraining, `pixel` also reads the colour of every low-resolution cell from the
+// decoder's own upscaled features (the unprompted decoder's image tokens through
+// output_upscaling): a mask is a linear function of those features, so colours that are
+// linearly apart there are what lets a mask stop at the edge of the clicked object.
 class DenseHeadImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kClasses = (kNumColors + 1) + (kNumShapes + 1) + 2;
   DenseHeadImpl(int64_t width, int64_t cells_per_side) : cells_(cells_per_side) {
     linear = register_module("linear", torch::nn::Linear(width, cells_ * cells_ * kClasses));
+    pixel = register_module("pixel", torch::nn::Linear(width / 8, kNumColors + 1));
   }
   // embedding [B, P, e, e] -> logits [B, L, L, kClasses], L = e * cells.
   torch::Tensor forward(const torch::Tensor& embedding) {
@@ -182,6 +187,7 @@ class DenseHeadImpl : public torch::nn::Module {
         .reshape({B, e * cells_, e * cells_, kClasses});
   }
   torch::nn::Linear linear{nullptr};
+  torch::nn::Linear pixel{nullptr};  // upscaled features [.., P / 8] -> colour + 1
 
  private:
   int64_t cells_;
@@ -266,12 +272,26 @@ class SamTrainer {
   // Stage 1 loss: the dense head's colour, shape and boundary of every low-resolution cell.
   torch::Tensor pretrain_step(DenseHead& head) {
     const std::vector<FramedScene> scenes = draw_scenes(o_.pretrain_images);
-    const torch::Tensor logits = head->forward(model_.encoder(pixels_of(scenes)));  // [B, L, L, K]
+    const torch::Tensor embedding = model_.encoder(pixels_of(scenes));  // [B, P, e, e]
+    const torch::Tensor logits = head->forward(embedding);  // [B, L, L, K]
     const auto [color, shape, edge] = dense_targets(scenes, config_.low_res_size());  // [B, L, L] each
     const auto part = [&](int64_t from, int64_t n) { return logits.narrow(3, from, n).reshape({-1, n}); };
-    return torch::cross_entropy_loss(part(0, kNumColors + 1), color.reshape(-1)) +
-           torch::cross_entropy_loss(part(kNumColors + 1, kNumShapes + 1), shape.reshape(-1)) +
-           torch::cross_entropy_loss(part(kNumColors + kNumShapes + 2, 2), edge.reshape(-1));
+    torch::Tensor loss = torch::cross_entropy_loss(part(0, kNumColors + 1), color.reshape(-1)) +
+                         torch::cross_entropy_loss(part(kNumColors + 1, kNumShapes + 1), shape.reshape(-1)) +
+                         torch::cross_entropy_loss(part(kNumColors + kNumShapes + 2, 2), edge.reshape(-1));
+    if (o_.pixel_pretraining) {
+      const int64_t B = embedding.size(0), C = embedding.size(1), e = embedding.size(2);
+      const auto [sparse, dense] = model_.prompt->forward({}, {}, {}, {}, B);  // [B, 0, P], [B, P, e, e]
+      const torch::Tensor tokens = torch::cat({model_.decoder->iou_token->weight, model_.decoder->mask_tokens->weight}, 0)
+                                       .unsqueeze(0)
+                                       .expand({B, -1, -1});  // [B, 1 + M, P]
+      const auto [hs, keys] = model_.decoder->transformer(embedding + dense, dense_pe_, tokens);  // keys [B, e * e, P]
+      const torch::Tensor upscaled =
+          model_.decoder->output_upscaling->forward(keys.transpose(1, 2).reshape({B, C, e, e}));  // [B, P / 8, L, L]
+      const torch::Tensor pixel_logits = head->pixel(upscaled.permute({0, 2, 3, 1}));         // [B, L, L, colours + 1]
+      loss = loss + torch::cross_entropy_loss(pixel_logits.reshape({-1, kNumColors + 1}), color.reshape(-1));
+    }
+    return loss;
   }
 
   torch::Tensor step(double& round0_iou) {
@@ -609,6 +629,10 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
     DenseHead head(config.prompt_embed_dim, config.low_res_size() / config.embedding_size());
     std::vector<torch::Tensor> pre_params = model.encoder->parameters();
     for (const auto& p : head->parameters()) pre_params.push_back(p);
+    if (options.pixel_pretraining) {  // the unprompted decoder's path to the upscaled features
+      for (const auto& p : model.prompt->parameters()) pre_params.push_back(p);
+      for (const auto& p : model.decoder->parameters()) pre_params.push_back(p);
+    }
     torch::optim::Adam pre(pre_params, torch::optim::AdamOptions(options.pretrain_lr).betas({0.9, 0.999}));
     SamTrainOptions schedule = options;
     schedule.steps = options.pretrain_steps;

@@ -150,6 +150,10 @@ int main(int argc, char** argv) {
                 integer(&options.pretrain_images, "--images-per-pretrain-step"));
   parser.option("pretrain-lr", "X", "stage 1 peak learning rate (default 2e-3)",
                 [&](const std::string& v) { options.pretrain_lr = regionlm::examples::parse_number(v, "--pretrain-lr"); });
+  bool no_pixel_pretraining = false;
+  parser.flag("no-pixel-pretraining",
+              "stage 1 trains the encoder alone, not also the decoder's upscaled features (every cell's colour)",
+              &no_pixel_pretraining);
   parser.option("init", "DIR", "start from DIR's weights (experiments, resuming; default: from scratch)",
                 [&](const std::string& v) { options.init = v; });
   parser.option("eval-scenes", "N",
@@ -162,6 +166,7 @@ int main(int argc, char** argv) {
                 integer(&options.log_every, "--log-every"));
   try {
     if (!parser.parse(argc, argv)) return 0;
+    if (no_pixel_pretraining) options.pixel_pretraining = false;
     if (!verify_dir.empty()) return verify(verify_dir, options.eval_scenes);
     if (out_dir.empty()) throw regionlm::examples::UsageError("give --out DIR (train) or --verify DIR (check)");
     options.out_dir = out_dir;
