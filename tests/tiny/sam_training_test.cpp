@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "manifest.hpp"
+#include "regionlm/error.hpp"
 #include "regionlm/sam/sam.hpp"
 #include "sam_trainer.hpp"
 #include "test_util.hpp"
@@ -44,4 +45,26 @@ TEST(TinySamTraining, FewStepsFromScratchLowerTheLoss) {
   EXPECT_EQ(sam.config().image_size, options.model.image_size);
   EXPECT_EQ(sam.config().encoder_depth, options.model.depth);
   EXPECT_EQ(sam.config().encoder_global_attn_indexes, options.model.global_attn_indexes);
+}
+
+// Round 0 needs a prompt: an empty list is refused by the library, an unknown kind by the
+// command line, each naming the option, before anything is trained or written.
+TEST(TinySamTraining, BadFirstPromptsAreRefused) {
+  ts::SamTrainOptions options;
+  options.out_dir = regionlm::test::scratch_dir("tiny-sam-bad-prompts") / "sam";
+  options.first_prompts.clear();
+  options.pretrain_steps = options.steps = options.eval_scenes = 0;  // were it accepted, fail fast
+  try {
+    ts::train_sam(options);
+    FAIL() << "an empty first_prompts was accepted";
+  } catch (const regionlm::ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("first_prompts"), std::string::npos) << e.what();
+  }
+  const auto out = regionlm::test::scratch_dir("tiny-sam-bad-prompts-cli") / "sam";
+  const auto [code, text] = regionlm::test::run_command(std::string(REGIONLM_TRAIN_TINY_SAM_BIN) + " --out " +
+                                                        out.string() + " --first-prompts point,circle 2>&1");
+  EXPECT_EQ(code, 2) << text;
+  EXPECT_NE(text.find("--first-prompts"), std::string::npos) << text;
+  EXPECT_NE(text.find("point,circle"), std::string::npos) << text;
+  EXPECT_FALSE(std::filesystem::exists(out / "model.safetensors"));
 }
