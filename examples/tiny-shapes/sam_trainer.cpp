@@ -269,7 +269,8 @@ class SamTrainer {
     return torch::cat(pixels, 0);  // [B, 3, S, S]
   }
 
-  // Stage 1 loss: the dense head's colour, shape and boundary of every low-resolution cell.
+  // Stage 1 loss: the dense head's colour, shape and boundary of every low-resolution cell,
+  // plus (pixel pretraining) its colour read from the unprompted decoder's upscaled features.
   torch::Tensor pretrain_step(DenseHead& head) {
     const std::vector<FramedScene> scenes = draw_scenes(o_.pretrain_images);
     const torch::Tensor embedding = model_.encoder(pixels_of(scenes));  // [B, P, e, e]

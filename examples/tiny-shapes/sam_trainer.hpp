@@ -51,7 +51,8 @@ struct SamTrainOptions {
   std::filesystem::path out_dir;  // SAM directory to (over)write
   uint64_t seed = 1;              // >= 1: initial weights, training scenes, prompt sampling
   TinySamSpec model;              // sizes
-  int pretrain_steps = 1200;      // stage 1: dense pretraining of the image encoder; 0 skips
+  int pretrain_steps = 1200;      // stage 1: dense pretraining (encoder, and decoder with
+                                  // pixel_pretraining); 0 skips
   double pretrain_lr = 2e-3;      // stage 1 peak learning rate
   int pretrain_images = 16;       // scenes per stage-1 step
   bool pixel_pretraining = true;  // stage 1 also teaches the decoder's upscaled features each

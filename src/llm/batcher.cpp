@@ -185,12 +185,12 @@ void Batcher::step(std::vector<std::shared_ptr<Request>>& active) const {
   // Plain greedy rows share one argmax; the others go through their own sampler.
   const auto last = logits.select(1, 0);  // [B, V]
   const int64_t B = last.size(0);
-  std::vector<int64_t> plain;
+  std::vector<int64_t> plain, sampled;
   for (int64_t i = 0; i < B; ++i) {
-    if (active[static_cast<size_t>(i)]->sampler->plain_argmax()) plain.push_back(i);
+    (active[static_cast<size_t>(i)]->sampler->plain_argmax() ? plain : sampled).push_back(i);
   }
   torch::Tensor chosen;  // [B] int64 on the device
-  if (static_cast<int64_t>(plain.size()) == B) {
+  if (sampled.empty()) {
     chosen = last.argmax(-1);
   } else {
     chosen = torch::empty({B}, torch::TensorOptions(torch::kLong).device(device));
@@ -198,8 +198,7 @@ void Batcher::step(std::vector<std::shared_ptr<Request>>& active) const {
       const auto rows = torch::tensor(plain, torch::kLong).to(device);  // [G]
       chosen.index_copy_(0, rows, last.index_select(0, rows).argmax(-1));
     }
-    for (int64_t i = 0; i < B; ++i) {
-      if (active[static_cast<size_t>(i)]->sampler->plain_argmax()) continue;
+    for (const int64_t i : sampled) {
       chosen.narrow(0, i, 1).copy_(active[static_cast<size_t>(i)]->sampler->next(last.narrow(0, i, 1)));  // [1]
     }
   }
