@@ -281,14 +281,8 @@ class SamTrainer {
                          torch::cross_entropy_loss(part(kNumColors + 1, kNumShapes + 1), shape.reshape(-1)) +
                          torch::cross_entropy_loss(part(kNumColors + kNumShapes + 2, 2), edge.reshape(-1));
     if (o_.pixel_pretraining) {
-      const int64_t B = embedding.size(0), C = embedding.size(1), e = embedding.size(2);
-      const auto [sparse, dense] = model_.prompt->forward({}, {}, {}, {}, B);  // [B, 0, P], [B, P, e, e]
-      const torch::Tensor tokens = torch::cat({model_.decoder->iou_token->weight, model_.decoder->mask_tokens->weight}, 0)
-                                       .unsqueeze(0)
-                                       .expand({B, -1, -1});  // [B, 1 + M, P]
-      const auto [hs, keys] = model_.decoder->transformer(embedding + dense, dense_pe_, tokens);  // keys [B, e * e, P]
-      const torch::Tensor upscaled =
-          model_.decoder->output_upscaling->forward(keys.transpose(1, 2).reshape({B, C, e, e}));  // [B, P / 8, L, L]
+      const auto [sparse, dense] = model_.prompt->forward({}, {}, {}, {}, embedding.size(0));  // [B, 0, P], [B, P, e, e]
+      const torch::Tensor upscaled = model_.decoder->features(embedding, dense_pe_, sparse, dense).second;  // [B, P / 8, L, L]
       const torch::Tensor pixel_logits = head->pixel(upscaled.permute({0, 2, 3, 1}));         // [B, L, L, colours + 1]
       loss = loss + torch::cross_entropy_loss(pixel_logits.reshape({-1, kNumColors + 1}), color.reshape(-1));
     }

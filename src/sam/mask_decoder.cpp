@@ -119,20 +119,28 @@ MaskDecoderImpl::MaskDecoderImpl(const SamConfig& cfg, const torch::TensorOption
       "iou_prediction_head", Mlp(C, cfg.iou_head_hidden_dim, num_mask_tokens_, cfg.iou_head_depth, options));
 }
 
-std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::forward(const torch::Tensor& image_embedding,
-                                                                 const torch::Tensor& image_pe,
-                                                                 const torch::Tensor& sparse,
-                                                                 const torch::Tensor& dense) {
+std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::features(const torch::Tensor& image_embedding,
+                                                                  const torch::Tensor& image_pe,
+                                                                  const torch::Tensor& sparse,
+                                                                  const torch::Tensor& dense) {
   const int64_t B = sparse.size(0);
   const auto output_tokens = torch::cat({iou_token->weight, mask_tokens->weight}, 0);  // [1 + M, C]
   const auto tokens = torch::cat({output_tokens.unsqueeze(0).expand({B, -1, -1}), sparse}, 1);  // [B, 1 + M + T, C]
   const auto src = image_embedding + dense;  // [B, C, e, e] (the embedding broadcast over prompts)
   const int64_t C = src.size(1), h = src.size(2), w = src.size(3);
   auto [hs, keys] = transformer(src, image_pe, tokens);  // [B, 1 + M + T, C], [B, e * e, C]
-  const auto iou_token_out = hs.select(1, 0);                   // [B, C]
-  const auto mask_tokens_out = hs.slice(1, 1, 1 + num_mask_tokens_);  // [B, M, C]
+  auto upscaled = output_upscaling->forward(keys.transpose(1, 2).view({B, C, h, w}));  // [B, C / 8, 4e, 4e]
+  return {std::move(hs), std::move(upscaled)};
+}
 
-  const auto upscaled = output_upscaling->forward(keys.transpose(1, 2).view({B, C, h, w}));  // [B, C / 8, 4e, 4e]
+std::pair<torch::Tensor, torch::Tensor> MaskDecoderImpl::forward(const torch::Tensor& image_embedding,
+                                                                 const torch::Tensor& image_pe,
+                                                                 const torch::Tensor& sparse,
+                                                                 const torch::Tensor& dense) {
+  const int64_t B = sparse.size(0);
+  const auto [hs, upscaled] = features(image_embedding, image_pe, sparse, dense);
+  const auto iou_token_out = hs.select(1, 0);                         // [B, C]
+  const auto mask_tokens_out = hs.slice(1, 1, 1 + num_mask_tokens_);  // [B, M, C]
   std::vector<torch::Tensor> hyper;
   for (int64_t i = 0; i < num_mask_tokens_; ++i) {
     hyper.push_back(output_hypernetworks_mlps[i]->as<MlpImpl>()->forward(mask_tokens_out.select(1, i)));  // [B, C / 8]

@@ -80,6 +80,12 @@ class MaskDecoderImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& image_embedding,
                                                   const torch::Tensor& image_pe, const torch::Tensor& sparse,
                                                   const torch::Tensor& dense);
+  /// forward's first half, the same arguments: (output tokens after the transformer
+  /// [B, 1 + M + T, C], upscaled image features [B, C / 8, 4e, 4e]); every mask is a linear
+  /// function of those features. Trainers read it too.
+  std::pair<torch::Tensor, torch::Tensor> features(const torch::Tensor& image_embedding,
+                                                   const torch::Tensor& image_pe, const torch::Tensor& sparse,
+                                                   const torch::Tensor& dense);
 
   TwoWayTransformer transformer{nullptr};
   Embedding iou_token{nullptr};
