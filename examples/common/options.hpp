@@ -9,6 +9,7 @@
 #include "regionlm/answer.hpp"
 #include "regionlm/model.hpp"
 #include "regionlm/region/region.hpp"
+#include "regionlm/sam/automatic_mask_generator.hpp"
 
 namespace regionlm::examples {
 
@@ -46,6 +47,12 @@ LoadOptions load_options(const CommonOptions& options);
 /// file, or UsageError for a malformed box or a --point (points need a segmenter: see
 /// regionlm-describe --sam).
 std::vector<Region> load_regions(const std::vector<RegionArgument>& arguments);
+
+/// --everything's generator settings, SamAutomaticMaskGenerator's names with dashes
+/// (--points-per-side, --pred-iou-thresh, --stability-score-thresh, --stability-score-offset,
+/// --box-nms-thresh, --min-mask-region-area), written into `options`; its values are the
+/// defaults the help prints. Values out of range are UsageErrors naming the option.
+void add_automatic_mask_options(ArgumentParser& parser, sam::AutomaticMaskOptions& options);
 
 /// The numbers of "x0,y0,x1,y1" (`flag` names the option in errors); UsageError otherwise.
 std::array<double, 4> parse_box(const std::string& text, const std::string& flag);

@@ -138,9 +138,8 @@ std::vector<Region> resolve_regions(const std::vector<RegionArgument>& arguments
 
 
 /// SAM's automatic masks, numbered as Set-of-Mark numbers them: the largest mask is region 1.
-std::vector<sam::GeneratedMask> everything_by_area(const sam::Sam& segmenter, const cv::Mat& rgb, int points_per_side) {
-  sam::AutomaticMaskOptions options;
-  options.points_per_side = points_per_side;
+std::vector<sam::GeneratedMask> everything_by_area(const sam::Sam& segmenter, const cv::Mat& rgb,
+                                                   const sam::AutomaticMaskOptions& options) {
   std::vector<sam::GeneratedMask> masks = sam::generate_masks(segmenter, rgb, options);
   std::stable_sort(masks.begin(), masks.end(),
                    [](const sam::GeneratedMask& a, const sam::GeneratedMask& b) { return a.area > b.area; });
@@ -187,7 +186,7 @@ int describe_main(int argc, char** argv) {
     std::string sam_location;
     std::string marks;
     bool everything = false;
-    int64_t points_per_side = 32;
+    sam::AutomaticMaskOptions automatic;  // --everything's generator
     bool stream = false;
     bool json = false;
     ArgumentParser parser(kProgram,
@@ -208,8 +207,7 @@ int describe_main(int argc, char** argv) {
                 "describe every region SAM's automatic mask generator finds (needs --sam); regions are numbered "
                 "as Set-of-Mark numbers them, the largest first",
                 &everything);
-    parser.option("points-per-side", "N", "--everything: side of the automatic generator's point grid (default 32)",
-                  &points_per_side);
+    add_automatic_mask_options(parser, automatic);
     parser.option("prompt", "TEXT", "the question (default: the model's description of each region)", &prompt);
     parser.flag("stream", "print the answer while it is generated", &stream);
     parser.flag("json", "print one JSON object with answers, token ids and timings", &json);
@@ -229,14 +227,13 @@ int describe_main(int argc, char** argv) {
     const cv::Mat rgb = vision::load_image(common.image);
     std::optional<sam::Sam> segmenter;
     if (!sam_location.empty()) segmenter = sam::Sam::load(sam_location);
-    if (points_per_side < 1 || points_per_side > 256) throw UsageError("--points-per-side must be in 1..256");
     sam::SamImage sam_image;
     std::vector<sam::Point> clicks;
     std::vector<Region> regions =
         resolve_regions(common.regions, segmenter ? &*segmenter : nullptr, rgb, sam_image, clicks);
     std::vector<sam::GeneratedMask> generated;
     if (everything) {
-      generated = everything_by_area(*segmenter, rgb, static_cast<int>(points_per_side));
+      generated = everything_by_area(*segmenter, rgb, automatic);
       for (const sam::GeneratedMask& mask : generated) regions.push_back(mask.region());
       if (regions.empty()) throw ArgumentError("SAM's automatic mask generator found no region in " + common.image);
     }

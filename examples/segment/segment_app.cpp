@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "common/arguments.hpp"
+#include "common/options.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/region/rle.hpp"
 #include "regionlm/sam/automatic_mask_generator.hpp"
@@ -123,7 +124,7 @@ int segment_main(int argc, char** argv) {
     std::vector<sam::Point> points;
     std::optional<sam::Box> box;
     bool multimask = false, everything = false, as_json = false;
-    int64_t points_per_side = 32;
+    sam::AutomaticMaskOptions automatic;  // --everything's generator
     ArgumentParser parser(kProgram,
                           "Segments an image with Segment Anything (SAM ViT-B/L/H or MobileSAM weights as\n"
                           "released). All --point, --box and --scribble flags form ONE prompt (one object);\n"
@@ -137,9 +138,9 @@ int segment_main(int argc, char** argv) {
                   &scribble_file);
     parser.flag("multimask", "return SAM's three candidate masks, best first (default: the single-mask output)",
                 &multimask);
-    parser.flag("everything", "automatic mask generation over the whole image (SamAutomaticMaskGenerator defaults)",
+    parser.flag("everything", "automatic mask generation over the whole image (SamAutomaticMaskGenerator; its settings below)",
                 &everything);
-    parser.option("points-per-side", "N", "--everything: grid side (default 32)", &points_per_side);
+    add_automatic_mask_options(parser, automatic);
     parser.flag("json", "print {\"masks\": [{\"rle\", \"score\", \"bbox\", \"area\"}], \"timings\"} (COCO RLE)", &as_json);
     parser.option("overlay", "OUT.png", "also write the image with the masks tinted", &overlay);
     parser.option("device", "NAME", "cpu (default) or cuda", &device);
@@ -164,10 +165,8 @@ int segment_main(int argc, char** argv) {
     json entries = json::array();
     json timings = {{"load_ms", load_ms}};
     if (everything) {
-      sam::AutomaticMaskOptions options;
-      options.points_per_side = static_cast<int>(points_per_side);
       const auto t0 = std::chrono::steady_clock::now();
-      const auto generated = sam::generate_masks(model, rgb, options);
+      const auto generated = sam::generate_masks(model, rgb, automatic);
       timings["generate_ms"] = ms_since(t0);
       for (const auto& g : generated) {
         masks.push_back(g.segmentation);

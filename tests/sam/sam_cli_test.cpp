@@ -106,6 +106,40 @@ TEST(SamCli, EverythingListsTheGeneratorsMasks) {
   }
 }
 
+// Every generator setting on the command line reaches generate_masks (values away from the
+// defaults, so a flag that was dropped changes the masks).
+TEST(SamCli, EverythingTakesTheGeneratorsSettings) {
+  const auto model = reference_model("vit-amg");
+  const auto [rgb, image] = test_image(60, 90, "cli-everything-settings");
+  const auto [code, out] =
+      segment("--sam " + shell_quote(model.string()) + " --image " + shell_quote(image.string()) +
+              " --everything --points-per-side 6 --pred-iou-thresh 0.2 --stability-score-thresh 0.3"
+              " --stability-score-offset 0.5 --box-nms-thresh 0.4 --min-mask-region-area 12 --json");
+  ASSERT_EQ(code, 0) << out;
+  const auto masks = last_json_line(out)["masks"];
+  AutomaticMaskOptions options;
+  options.points_per_side = 6;
+  options.pred_iou_thresh = 0.2;
+  options.stability_score_thresh = 0.3;
+  options.stability_score_offset = 0.5;
+  options.box_nms_thresh = 0.4;
+  options.min_mask_region_area = 12;
+  const auto expected = generate_masks(Sam::load(model), rgb, options);
+  ASSERT_EQ(masks.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(masks[i]["rle"]["counts"].get<std::string>(), regionlm::rle_encode(expected[i].segmentation));
+  }
+  const std::string base = "--sam " + shell_quote(model.string()) + " --image " + shell_quote(image.string()) +
+                           " --everything";
+  for (const char* bad : {" --points-per-side 0", " --points-per-side 300", " --pred-iou-thresh 1.5",
+                          " --stability-score-thresh -0.1", " --box-nms-thresh x", " --min-mask-region-area -1"}) {
+    const auto [bad_code, bad_out] = segment(base + bad);
+    EXPECT_EQ(bad_code, 2) << bad << ": " << bad_out;
+    const std::string flag = std::string(bad).substr(1, std::string(bad).find(' ', 1) - 1);
+    EXPECT_NE(bad_out.find(flag), std::string::npos) << bad_out;
+  }
+}
+
 TEST(SamCli, UsageErrorsExitWithTwo) {
   const auto model = reference_model("vit-small");
   const auto [rgb, image] = test_image(40, 40, "cli-usage");
