@@ -4,6 +4,7 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -177,6 +178,7 @@ class DenseHeadImpl : public torch::nn::Module {
   DenseHeadImpl(int64_t width, int64_t cells_per_side) : cells_(cells_per_side) {
     linear = register_module("linear", torch::nn::Linear(width, cells_ * cells_ * kClasses));
     pixel = register_module("pixel", torch::nn::Linear(width / 8, kNumColors + 1));
+    same_object = register_module("same_object", torch::nn::Linear(width / 8, 1));
   }
   // embedding [B, P, e, e] -> logits [B, L, L, kClasses], L = e * cells.
   torch::Tensor forward(const torch::Tensor& embedding) {
@@ -188,19 +190,22 @@ class DenseHeadImpl : public torch::nn::Module {
   }
   torch::nn::Linear linear{nullptr};
   torch::nn::Linear pixel{nullptr};  // upscaled features [.., P / 8] -> colour + 1
+  torch::nn::Linear same_object{nullptr};  // product of two cells' upscaled features -> one object?
 
  private:
   int64_t cells_;
 };
 TORCH_MODULE(DenseHead);
 
-// Stage 1 targets on the L x L cell grid of the input frame: [B, L, L] int64 each.
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> dense_targets(const std::vector<FramedScene>& scenes,
+// Stage 1 targets on the L x L cell grid of the input frame: [B, L, L] int64 each: colour + 1,
+// shape + 1, boundary, and the object at the cell's centre (index + 1, 0 = background).
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> dense_targets(const std::vector<FramedScene>& scenes,
                                                                       int64_t L) {
   const int64_t B = static_cast<int64_t>(scenes.size());
   torch::Tensor color = torch::zeros({B, L, L}, torch::kInt64), shape = torch::zeros({B, L, L}, torch::kInt64),
-                edge = torch::zeros({B, L, L}, torch::kInt64);
+                edge = torch::zeros({B, L, L}, torch::kInt64), object = torch::zeros({B, L, L}, torch::kInt64);
   auto c = color.accessor<int64_t, 3>();
+  auto n = object.accessor<int64_t, 3>();
   auto h = shape.accessor<int64_t, 3>();
   auto g = edge.accessor<int64_t, 3>();
   for (int64_t b = 0; b < B; ++b) {
@@ -214,6 +219,7 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> dense_targets(const std:
         double lo = 0, hi = 0;
         cv::minMaxLoc(cell, &lo, &hi);
         const int centre = cell(k / 2, k / 2);
+        n[b][i][j] = centre;
         if (centre > 0) {
           c[b][i][j] = f.colors[static_cast<size_t>(centre - 1)] + 1;
           h[b][i][j] = f.shapes[static_cast<size_t>(centre - 1)] + 1;
@@ -222,7 +228,45 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> dense_targets(const std:
       }
     }
   }
-  return {color, shape, edge};
+  return {color, shape, edge, object};
+}
+
+// Offsets (dy, dx) of the cell pairs the instance pretraining compares, in low-res cells.
+constexpr std::array<std::array<int64_t, 2>, 8> kPairOffsets{
+    {{0, 1}, {1, 0}, {0, 2}, {2, 0}, {0, 4}, {4, 0}, {2, 2}, {3, -3}}};
+// Weight of the pairs that cross from one object to another (few, and the ones that matter).
+constexpr double kCrossPairWeight = 4.0;
+
+// Share of each of the L x L cells covered by each colour (index colour + 1) and by no object
+// (index 0): [B, L, L, colours + 1], rows summing to 1. Boundary cells of a resized scene are
+// mixed, as their pixels' colours are.
+torch::Tensor colour_shares(const std::vector<FramedScene>& scenes, int64_t L) {
+  const int64_t B = static_cast<int64_t>(scenes.size());
+  torch::Tensor shares = torch::zeros({B, L, L, kNumColors + 1}, torch::kFloat32);
+  auto a = shares.accessor<float, 4>();
+  for (int64_t b = 0; b < B; ++b) {
+    const FramedScene& f = scenes[static_cast<size_t>(b)];
+    for (size_t o = 0; o < f.coverage.size(); ++o) {
+      cv::Mat1f cell;
+      cv::resize(f.coverage[o], cell, cv::Size(static_cast<int>(L), static_cast<int>(L)), 0, 0, cv::INTER_AREA);
+      const int64_t c = f.colors[o] + 1;
+      for (int i = 0; i < L; ++i) {
+        for (int j = 0; j < L; ++j) a[b][i][j][c] += cell(i, j);
+      }
+    }
+    for (int i = 0; i < L; ++i) {
+      for (int j = 0; j < L; ++j) {
+        float sum = 0;
+        for (int64_t c = 1; c <= kNumColors; ++c) sum += a[b][i][j][c];
+        if (sum > 1) {
+          for (int64_t c = 1; c <= kNumColors; ++c) a[b][i][j][c] /= sum;
+          sum = 1;
+        }
+        a[b][i][j][0] = 1 - sum;
+      }
+    }
+  }
+  return shares;
 }
 
 // One object (or background click) followed through the rounds.
@@ -275,7 +319,7 @@ class SamTrainer {
     const std::vector<FramedScene> scenes = draw_scenes(o_.pretrain_images);
     const torch::Tensor embedding = model_.encoder(pixels_of(scenes));  // [B, P, e, e]
     const torch::Tensor logits = head->forward(embedding);  // [B, L, L, K]
-    const auto [color, shape, edge] = dense_targets(scenes, config_.low_res_size());  // [B, L, L] each
+    const auto [color, shape, edge, object] = dense_targets(scenes, config_.low_res_size());  // [B, L, L] each
     const auto part = [&](int64_t from, int64_t n) { return logits.narrow(3, from, n).reshape({-1, n}); };
     torch::Tensor loss = torch::cross_entropy_loss(part(0, kNumColors + 1), color.reshape(-1)) +
                          torch::cross_entropy_loss(part(kNumColors + 1, kNumShapes + 1), shape.reshape(-1)) +
@@ -284,9 +328,35 @@ class SamTrainer {
       const auto [sparse, dense] = model_.prompt->forward({}, {}, {}, {}, embedding.size(0));  // [B, 0, P], [B, P, e, e]
       const torch::Tensor upscaled = model_.decoder->features(embedding, dense_pe_, sparse, dense).second;  // [B, P / 8, L, L]
       const torch::Tensor pixel_logits = head->pixel(upscaled.permute({0, 2, 3, 1}));         // [B, L, L, colours + 1]
-      loss = loss + torch::cross_entropy_loss(pixel_logits.reshape({-1, kNumColors + 1}), color.reshape(-1));
+      if (o_.soft_pixel_targets) {
+        const torch::Tensor shares = colour_shares(scenes, config_.low_res_size());  // [B, L, L, colours + 1]
+        loss = loss - (shares * torch::log_softmax(pixel_logits, -1)).sum(-1).mean();
+      } else {
+        loss = loss + torch::cross_entropy_loss(pixel_logits.reshape({-1, kNumColors + 1}), color.reshape(-1));
+      }
+      if (o_.instance_pretraining) loss = loss + same_object_loss(head, upscaled, object);
     }
     return loss;
+  }
+
+  // Whether one object covers both cells of nearby pairs, read from the product of their
+  // upscaled features: touching objects of one colour must differ there too, or no linear
+  // mask readout can stop at the edge between them.
+  static torch::Tensor same_object_loss(DenseHead& head, const torch::Tensor& upscaled, const torch::Tensor& object) {
+    const int64_t L = object.size(1);
+    torch::Tensor loss = torch::zeros({});
+    for (const auto& [dy, dx] : kPairOffsets) {
+      const int64_t x0 = std::max<int64_t>(0, -dx), w = L - std::abs(dx), h = L - dy;
+      const torch::Tensor a = upscaled.slice(2, 0, h).slice(3, x0, x0 + w);             // [B, C, h, w]
+      const torch::Tensor b = upscaled.slice(2, dy, dy + h).slice(3, x0 + dx, x0 + dx + w);  // [B, C, h, w]
+      const torch::Tensor logit = head->same_object((a * b).permute({0, 2, 3, 1})).squeeze(-1);  // [B, h, w]
+      const torch::Tensor same = object.slice(1, 0, h).slice(2, x0, x0 + w)
+                                     .eq(object.slice(1, dy, dy + h).slice(2, x0 + dx, x0 + dx + w))
+                                     .to(torch::kFloat32);  // [B, h, w]
+      const torch::Tensor weight = 1 + (kCrossPairWeight - 1) * (1 - same);
+      loss = loss + torch::binary_cross_entropy_with_logits(logit, same, weight);
+    }
+    return loss / static_cast<double>(kPairOffsets.size());
   }
 
   torch::Tensor step(double& round0_iou) {
@@ -526,6 +596,10 @@ void validate(const SamTrainOptions& o) {
     throw ArgumentError("SamTrainOptions::seed must be in [1, 2^32), got " + std::to_string(o.seed));
   }
   if (o.steps < 0 || !(o.lr > 0)) throw ArgumentError("SamTrainOptions: steps must be >= 0 and lr > 0");
+  if (!o.pixel_pretraining && (o.soft_pixel_targets || o.instance_pretraining)) {
+    throw ArgumentError("SamTrainOptions: soft_pixel_targets and instance_pretraining shape the pixel pretraining, "
+                        "which pixel_pretraining = false turns off");
+  }
   if (o.first_prompts.empty()) throw ArgumentError("SamTrainOptions::first_prompts is empty: round 0 needs a prompt");
   if (o.images_per_step < 1 || o.corrective_rounds < 0 || o.background_clicks < 0) {
     throw ArgumentError("SamTrainOptions: images_per_step >= 1, corrective_rounds >= 0, background_clicks >= 0");

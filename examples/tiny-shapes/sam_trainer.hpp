@@ -57,6 +57,10 @@ struct SamTrainOptions {
   int pretrain_images = 16;       // scenes per stage-1 step
   bool pixel_pretraining = true;  // stage 1 also teaches the decoder's upscaled features each
                                   // low-resolution cell's colour (sam_trainer.cpp, DenseHead)
+  bool soft_pixel_targets = false;  // pixel pretraining's target: the share of each cell every
+                                    // colour covers (true) or the colour at the cell's centre
+  bool instance_pretraining = false;  // pixel pretraining also learns, for pairs of nearby cells,
+                                      // whether one object covers both (sam_trainer.cpp, DenseHead)
   int steps = 6000;               // stage 2 (prompts -> masks) optimizer steps
   double lr = 2e-3;               // peak Adam learning rate: linear warm-up, cosine decay to 5 %
   int images_per_step = 4;        // scenes per step; every object of each is prompted

@@ -66,12 +66,14 @@ int verify(const fs::path& dir, int eval_scenes) {
             << " below 0.5; best of three by true IoU " << point.oracle_iou << ", single-mask output "
             << point.single_iou << ")\n";
   const auto box = ts::evaluate_prompts(sam, eval, ts::PromptKind::kBox);
-  std::cout << "  box               " << box.mean_iou << "  (" << box.below_half << " below 0.5)\n";
+  std::cout << "  box               " << box.mean_iou << "  (" << box.below_half << " below 0.5; best of three "
+            << box.oracle_iou << ", single-mask output " << box.single_iou << ")\n";
   ts::SamEvalOptions heavy = eval;
   heavy.scene = ts::heavy_overlap_options();
   const auto occluded = ts::evaluate_prompts(sam, heavy, ts::PromptKind::kPoint);
   std::cout << "  one click, heavy overlap " << occluded.mean_iou << "  (" << occluded.objects << " objects, "
-            << occluded.below_half << " below 0.5)\n";
+            << occluded.below_half << " below 0.5; best of three " << occluded.oracle_iou << ", single-mask output "
+            << occluded.single_iou << ")\n";
   const auto automatic = ts::evaluate_automatic(sam, eval, ts::tiny_automatic_options());
   std::cout << "automatic generation (16 x 16 grid): found " << percent(automatic.found_share()) << " of "
             << automatic.objects << " objects (IoU >= 0.8), " << percent(automatic.spurious_share()) << " of "
@@ -154,6 +156,12 @@ int main(int argc, char** argv) {
   parser.flag("no-pixel-pretraining",
               "stage 1 trains the encoder alone, not also the decoder's upscaled features (every cell's colour)",
               &no_pixel_pretraining);
+  parser.flag("soft-pixel-targets",
+              "pixel pretraining learns the share of each cell every colour covers, not the colour at its centre",
+              &options.soft_pixel_targets);
+  parser.flag("instance-pretraining",
+              "pixel pretraining also learns whether one object covers both cells of nearby pairs",
+              &options.instance_pretraining);
   parser.option("init", "DIR", "start from DIR's weights (experiments, resuming; default: from scratch)",
                 [&](const std::string& v) { options.init = v; });
   parser.option("eval-scenes", "N",

@@ -68,3 +68,33 @@ TEST(TinySamTraining, BadFirstPromptsAreRefused) {
   EXPECT_NE(text.find("point,circle"), std::string::npos) << text;
   EXPECT_FALSE(std::filesystem::exists(out / "model.safetensors"));
 }
+
+// The shipped model's stage 1 (--soft-pixel-targets --instance-pretraining) learns too, and the
+// two options are refused without the pixel pretraining they shape.
+TEST(TinySamTraining, ShippedPretrainingTargetsLowerTheLoss) {
+  ts::SamTrainOptions options;
+  options.out_dir = regionlm::test::scratch_dir("tiny-sam-pixel-targets") / "sam";
+  options.seed = 5;
+  options.pretrain_steps = 30;
+  options.pretrain_images = 2;
+  options.soft_pixel_targets = true;
+  options.instance_pretraining = true;
+  options.steps = 0;
+  options.log_every = 10;
+  options.eval_scenes = 0;
+  options.threads = 1;
+  const ts::SamTrainReport report = ts::train_sam(options);
+  ASSERT_EQ(report.pretrain_losses.size(), 3u);
+  EXPECT_LT(report.pretrain_losses.back().loss, 0.8 * report.pretrain_losses.front().loss)
+      << "pretraining: first " << report.pretrain_losses.front().loss << ", last " << report.pretrain_losses.back().loss;
+
+  options.out_dir = regionlm::test::scratch_dir("tiny-sam-pixel-targets-off") / "sam";
+  options.pixel_pretraining = false;
+  try {
+    ts::train_sam(options);
+    FAIL() << "instance_pretraining without pixel_pretraining was accepted";
+  } catch (const regionlm::ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("pixel_pretraining"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(options.out_dir / "model.safetensors"));
+}

@@ -1,0 +1,89 @@
+// The shipped segmenter (models/tiny-shapes/sam) on 300 scenes it never saw, through the public
+// API: Sam::encode once per image, one batched Sam::predict per scene, the mask chosen by
+// predicted IoU, IoU against each object's visible pixels. And the whole product: a click ->
+// SAM's mask -> "What is <region>?" answered by models/tiny-shapes.
+// Issue 13 sets the targets (kTarget*). The shipped model reaches two of them: automatic
+// generation finds 95 % of the objects, and the click -> mask -> answer chain is right 95 % of
+// the time. The IoUs and the spurious-mask share fall short (docs/tiny-shapes.md, "Where it
+// stands", has the numbers). There each test asserts a floor a little under what the shipped
+// model measures on these scenes, so that a change to the SAM path (encode, predict, the
+// generator) that costs accuracy fails here, and prints the target beside the measurement.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "regionlm/model.hpp"
+#include "regionlm/sam/sam.hpp"
+#include "sam_evaluation.hpp"
+#include "test_util.hpp"
+
+namespace ts = regionlm::tiny_shapes;
+
+namespace {
+
+constexpr int kScenes = 300;
+
+// Issue 13's targets.
+constexpr double kTargetClickIou = 0.90, kTargetBoxIou = 0.95, kTargetOccludedIou = 0.85;
+constexpr double kTargetFound = 0.95, kTargetSpurious = 0.05, kTargetAnswers = 0.95;
+// Floors for the targets the shipped model misses (measured: 0.898, 0.941, 0.783, 6.7 %).
+constexpr double kFloorClickIou = 0.88, kFloorBoxIou = 0.93, kFloorOccludedIou = 0.76, kCeilingSpurious = 0.08;
+
+const regionlm::sam::Sam& shipped_sam() {
+  static const regionlm::sam::Sam sam =
+      regionlm::sam::Sam::load(regionlm::test::source_dir() / "models" / "tiny-shapes" / "sam");
+  return sam;
+}
+
+ts::SamEvalOptions scenes(uint64_t first_seed, bool heavy_overlap = false) {
+  ts::SamEvalOptions o;
+  o.first_seed = first_seed;
+  o.num_scenes = kScenes;
+  if (heavy_overlap) o.scene = ts::heavy_overlap_options();
+  return o;
+}
+
+}  // namespace
+
+TEST(TinySamAccuracy, OneClickAtARandomInteriorPixel) {
+  const ts::IouReport r = ts::evaluate_prompts(shipped_sam(), scenes(2000), ts::PromptKind::kPoint);
+  std::printf("one click: mean IoU %.4f over %d objects (%d below 0.5; issue 13's target %.2f), %.1f s\n", r.mean_iou,
+              r.objects, r.below_half, kTargetClickIou, r.seconds);
+  EXPECT_GE(r.objects, 3 * kScenes / 2);
+  EXPECT_GE(r.mean_iou, kFloorClickIou);
+}
+
+TEST(TinySamAccuracy, Box) {
+  const ts::IouReport r = ts::evaluate_prompts(shipped_sam(), scenes(2000), ts::PromptKind::kBox);
+  std::printf("box: mean IoU %.4f over %d objects (%d below 0.5; issue 13's target %.2f), %.1f s\n", r.mean_iou,
+              r.objects, r.below_half, kTargetBoxIou, r.seconds);
+  EXPECT_GE(r.mean_iou, kFloorBoxIou);
+}
+
+// Heavy-overlap scenes: clustered objects, many of them partly hidden; the target is what is
+// visible of the clicked object.
+TEST(TinySamAccuracy, OneClickOnOccludedObjects) {
+  const ts::IouReport r = ts::evaluate_prompts(shipped_sam(), scenes(6000, true), ts::PromptKind::kPoint);
+  std::printf("one click, heavy overlap: mean IoU %.4f over %d objects (%d below 0.5; issue 13's target %.2f), %.1f s\n",
+              r.mean_iou, r.objects, r.below_half, kTargetOccludedIou, r.seconds);
+  EXPECT_GE(r.mean_iou, kFloorOccludedIou);
+}
+
+TEST(TinySamAccuracy, AutomaticGenerationFindsEveryObject) {
+  const ts::AutomaticReport r = ts::evaluate_automatic(shipped_sam(), scenes(3000), ts::tiny_automatic_options());
+  std::printf("automatic: found %d of %d objects (%.2f %%), %d of %d masks spurious (%.2f %%; issue 13's target %.0f %%), "
+              "%.1f s\n",
+              r.found, r.objects, 100 * r.found_share(), r.spurious, r.masks, 100 * r.spurious_share(),
+              100 * kTargetSpurious, r.seconds);
+  EXPECT_GE(r.found_share(), kTargetFound);
+  EXPECT_LE(r.spurious_share(), kCeilingSpurious);
+}
+
+TEST(TinySamAccuracy, ClickMaskAnswer) {
+  const regionlm::Model model = regionlm::Model::load(regionlm::test::source_dir() / "models" / "tiny-shapes");
+  const ts::AnswerReport r = ts::evaluate_point_answers(model, shipped_sam(), scenes(4000));
+  std::printf("click -> SAM mask -> \"What is <region>?\": %d / %d right (%.2f %%), %.1f s\n", r.correct, r.total,
+              100 * r.accuracy(), r.seconds);
+  for (const auto& f : r.failures) std::printf("  wrong: %s\n", f.c_str());
+  EXPECT_GE(r.accuracy(), kTargetAnswers);
+}
