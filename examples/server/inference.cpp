@@ -271,7 +271,7 @@ void run_describe(const Backend& backend, const DescribeRequest& request, Job& j
       std::lock_guard<std::mutex> lock(use.image->mutex);
       if (!use.image->everything) {
         const auto start = Clock::now();
-        use.image->everything = sam::generate_masks(sam, use.image->rgb);
+        use.image->everything = sam::generate_masks(sam, use.image->rgb, backend.everything);
         use.timings["everything_ms"] = ms_since(start);
         made = true;
       }

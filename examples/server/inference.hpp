@@ -8,6 +8,7 @@
 #include <string>
 
 #include "regionlm/model.hpp"
+#include "regionlm/sam/automatic_mask_generator.hpp"
 #include "regionlm/sam/sam.hpp"
 #include "server/image_cache.hpp"
 #include "server/requests.hpp"
@@ -20,6 +21,7 @@ namespace regionlm::server {
 struct Backend {
   Model model;
   std::optional<sam::Sam> sam;
+  sam::AutomaticMaskOptions everything;  // the generator behind "everything" (--points-per-side, ...)
   std::string model_id;  // the name clients see (the model directory's name)
   ImageCache& cache;
 };

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/arguments.hpp"
+#include "common/options.hpp"
 #include "regionlm/model.hpp"
 #include "regionlm/sam/sam.hpp"
 #include "server/http_server.hpp"
@@ -59,6 +60,8 @@ int server_main(int argc, char** argv) {
     parser.option("model", "DIR", "model directory (config.json, tokenizer.model, weights)", &model_dir, true);
     parser.option("sam", "PATH", "Segment Anything weights (file or directory): enables points, scribbles, "
                   "/v1/segment and \"everything\"", &sam_path);
+    sam::AutomaticMaskOptions everything;  // "everything"'s generator
+    add_automatic_mask_options(parser, everything);
     parser.option("host", "ADDR", "address to listen on (default 127.0.0.1: this machine only)", &options.host);
     parser.option("port", "N", "port (default 8080; 0 = any free port)", &port);
     parser.option("threads", "N", "requests answered at once (default: --batch, at least 2)", &threads);
@@ -108,7 +111,7 @@ int server_main(int argc, char** argv) {
     server::ImageCache cache(options.image_cache_mb << 20, prefix_state_bytes(model));
     std::string model_id = std::filesystem::path(model_dir).lexically_normal().filename().string();
     if (model_id.empty()) model_id = std::filesystem::path(model_dir).lexically_normal().parent_path().filename().string();
-    const server::Backend backend{model, std::move(segmenter), model_id, cache};
+    const server::Backend backend{model, std::move(segmenter), everything, model_id, cache};
 
     server::HttpServer http(backend, options);
     const int bound = http.bind();

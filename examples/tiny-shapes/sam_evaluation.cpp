@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <sstream>
 #include <tuple>
 
 namespace regionlm::tiny_shapes {
@@ -47,6 +48,20 @@ sam::AutomaticMaskOptions tiny_automatic_options() {
   o.box_nms_thresh = 0.5;
   o.min_mask_region_area = 100;
   return o;
+}
+
+std::vector<std::string> automatic_mask_arguments(const sam::AutomaticMaskOptions& o) {
+  const auto number = [](double x) {
+    std::ostringstream out;
+    out << x;
+    return out.str();
+  };
+  return {"--points-per-side",        std::to_string(o.points_per_side),
+          "--pred-iou-thresh",        number(o.pred_iou_thresh),
+          "--stability-score-thresh", number(o.stability_score_thresh),
+          "--stability-score-offset", number(o.stability_score_offset),
+          "--box-nms-thresh",         number(o.box_nms_thresh),
+          "--min-mask-region-area",   std::to_string(o.min_mask_region_area)};
 }
 
 IouReport evaluate_prompts(const sam::Sam& sam, const SamEvalOptions& options, PromptKind kind) {

@@ -85,6 +85,10 @@ AnswerReport evaluate_point_answers(const Model& model, const sam::Sam& sam, con
 ///    recomputes the boxes and runs NMS again (SAM's postprocessing).
 sam::AutomaticMaskOptions tiny_automatic_options();
 
+/// `options` as the command-line flags of regionlm-segment, regionlm-describe and
+/// regionlm-server spell them: {"--points-per-side", "16", "--pred-iou-thresh", "0.8", ...}.
+std::vector<std::string> automatic_mask_arguments(const sam::AutomaticMaskOptions& options);
+
 /// IoU of two CV_8UC1 masks (non-zero = inside); 0 when both are empty.
 double mask_iou(const cv::Mat& a, const cv::Mat& b);
 

@@ -41,7 +41,9 @@ struct World {
       masks.back() /= 255;
     }
     server = std::make_unique<ServerProcess>(
-        std::vector<std::string>{"--model", model_dir().string(), "--sam", sam_dir.string(), "--threads", "2"}, "api");
+        std::vector<std::string>{"--model", model_dir().string(), "--sam", sam_dir.string(), "--threads", "2",
+                                 "--pred-iou-thresh", "0.85", "--box-nms-thresh", "0.6"},
+        "api");
   }
 };
 
@@ -321,7 +323,10 @@ TEST(ServerApi, DescribeEverythingUsesSamAutomaticMasks) {
   const json result = reply.json();
   std::vector<Region> regions;
   std::vector<std::string> rles;
-  for (const auto& m : sam::generate_masks(w.segmenter, w.rgb)) {
+  sam::AutomaticMaskOptions generator;  // the server's --pred-iou-thresh and --box-nms-thresh
+  generator.pred_iou_thresh = 0.85;
+  generator.box_nms_thresh = 0.6;
+  for (const auto& m : sam::generate_masks(w.segmenter, w.rgb, generator)) {
     regions.push_back(m.region());
     rles.push_back(rle_encode(m.segmentation));
   }

@@ -12,6 +12,7 @@
 #include "regionlm/region/rle.hpp"
 #include "regionlm/sam/sam.hpp"
 #include "regionlm/vision/image.hpp"
+#include "sam_evaluation.hpp"
 #include "sam_test_util.hpp"
 #include "server_test_util.hpp"
 #include "test_util.hpp"
@@ -35,16 +36,20 @@ json run_page(const std::vector<std::string>& arguments) {
   return report;
 }
 
-/// The trained tiny-shapes SAM when the checkout has one, else a small random-weight SAM.
-std::filesystem::path sam_location() {
-  const auto trained = model_dir() / "sam";
-  if (std::filesystem::exists(trained)) return trained;
-  return sam::test::reference_model("vit-amg");
+/// The bundled tiny-shapes SAM, served with its generator settings (tiny_automatic_options).
+std::filesystem::path sam_location() { return model_dir() / "sam"; }
+
+std::vector<std::string> server_arguments() {
+  std::vector<std::string> arguments{"--model", model_dir().string(), "--sam", sam_location().string()};
+  for (const std::string& a : regionlm::tiny_shapes::automatic_mask_arguments(regionlm::tiny_shapes::tiny_automatic_options())) {
+    arguments.push_back(a);
+  }
+  return arguments;
 }
 
 TEST(ServerBrowser, ClickSegmentAskAndDescribeEverything) {
   const auto sam_dir = sam_location();
-  ServerProcess server({"--model", model_dir().string(), "--sam", sam_dir.string()}, "browser");
+  ServerProcess server(server_arguments(), "browser");
   const Model model = Model::load(model_dir());
   const sam::Sam segmenter = sam::Sam::load(sam_dir);
   const cv::Mat rgb = vision::load_image(scene_dir() / "image.png");

@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include "manifest.hpp"
 #include "regionlm/error.hpp"
@@ -169,12 +168,9 @@ namespace {
 
 // The command-line spelling of tiny_automatic_options(): the settings `make demo` passes.
 std::string automatic_flags(const regionlm::sam::AutomaticMaskOptions& o) {
-  std::ostringstream out;
-  out << " --points-per-side " << o.points_per_side << " --pred-iou-thresh " << o.pred_iou_thresh
-      << " --stability-score-thresh " << o.stability_score_thresh << " --stability-score-offset "
-      << o.stability_score_offset << " --box-nms-thresh " << o.box_nms_thresh << " --min-mask-region-area "
-      << o.min_mask_region_area;
-  return out.str();
+  std::string flags;
+  for (const std::string& a : ts::automatic_mask_arguments(o)) flags += " " + a;
+  return flags;
 }
 
 std::pair<int, std::string> describe(const std::string& arguments) {
