@@ -25,4 +25,16 @@ std::pair<int, std::string> run_command(const std::string& command);
 /// Shell-quotes one argument.
 std::string shell_quote(const std::string& s);
 
+/// The message of the E that `call` throws; empty when it throws none (a test then fails on
+/// the message it expected).
+template <typename E, typename F>
+std::string error_of(F&& call) {
+  try {
+    call();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return {};
+}
+
 }  // namespace regionlm::test

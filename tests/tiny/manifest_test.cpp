@@ -16,6 +16,7 @@
 
 namespace fs = std::filesystem;
 namespace ts = regionlm::tiny_shapes;
+using regionlm::test::error_of;
 using regionlm::test::scratch_dir;
 using regionlm::test::source_dir;
 
@@ -39,16 +40,6 @@ void flip_byte(const fs::path& file, std::streamoff offset) {
   f.put(static_cast<char>(c ^ 0x01));
 }
 
-// The message of `fn`'s exception of type E (empty when it does not throw E).
-template <typename E, typename Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return {};
-}
 
 }  // namespace
 

@@ -25,6 +25,7 @@
 
 namespace fs = std::filesystem;
 namespace ts = regionlm::tiny_shapes;
+using regionlm::test::error_of;
 using regionlm::test::run_command;
 using regionlm::test::scratch_dir;
 using regionlm::test::shell_quote;
@@ -41,15 +42,6 @@ fs::path copy_of_shipped(const std::string& name) {
   return dir;
 }
 
-template <typename E, typename Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return {};
-}
 
 }  // namespace
 

@@ -11,19 +11,30 @@
 
 namespace ts = regionlm::tiny_shapes;
 
-TEST(TinySamTraining, FewStepsFromScratchLowerTheLoss) {
+namespace {
+
+// A few-step run writing to a fresh scratch directory: 30 stage-1 steps of 2 scenes, logged
+// every 10, no scoring, one thread (ctest runs test programs side by side on few cores).
+ts::SamTrainOptions few_steps(const std::string& scratch) {
   ts::SamTrainOptions options;
-  options.out_dir = regionlm::test::scratch_dir("tiny-sam-training") / "sam";
+  options.out_dir = regionlm::test::scratch_dir(scratch) / "sam";
   options.seed = 5;
   options.pretrain_steps = 30;
   options.pretrain_images = 2;
+  options.log_every = 10;
+  options.eval_scenes = 0;
+  options.threads = 1;
+  return options;
+}
+
+}  // namespace
+
+TEST(TinySamTraining, FewStepsFromScratchLowerTheLoss) {
+  ts::SamTrainOptions options = few_steps("tiny-sam-training");
   options.steps = 40;
   options.lr = 2e-3;
   options.images_per_step = 2;
   options.corrective_rounds = 1;
-  options.log_every = 10;
-  options.eval_scenes = 0;
-  options.threads = 1;  // ctest runs test programs side by side on few cores
   const ts::SamTrainReport report = ts::train_sam(options);
 
   ASSERT_EQ(report.pretrain_losses.size(), 3u);  // one mean per 10 steps
@@ -72,17 +83,10 @@ TEST(TinySamTraining, BadFirstPromptsAreRefused) {
 // The shipped model's stage 1 (--soft-pixel-targets --instance-pretraining) learns too, and the
 // two options are refused without the pixel pretraining they shape.
 TEST(TinySamTraining, ShippedPretrainingTargetsLowerTheLoss) {
-  ts::SamTrainOptions options;
-  options.out_dir = regionlm::test::scratch_dir("tiny-sam-pixel-targets") / "sam";
-  options.seed = 5;
-  options.pretrain_steps = 30;
-  options.pretrain_images = 2;
+  ts::SamTrainOptions options = few_steps("tiny-sam-pixel-targets");
   options.soft_pixel_targets = true;
   options.instance_pretraining = true;
   options.steps = 0;
-  options.log_every = 10;
-  options.eval_scenes = 0;
-  options.threads = 1;
   const ts::SamTrainReport report = ts::train_sam(options);
   ASSERT_EQ(report.pretrain_losses.size(), 3u);
   EXPECT_LT(report.pretrain_losses.back().loss, 0.8 * report.pretrain_losses.front().loss)
