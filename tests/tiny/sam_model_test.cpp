@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "manifest.hpp"
@@ -233,3 +234,17 @@ TEST(TinySamModel, ClickMaskAnswerOnTheBundledScene) {
   EXPECT_EQ(result.at("answers").at(0).at("tokens").get<std::vector<int64_t>>(), answer.tokens);
 }
 
+
+// `make demo` spells tiny_automatic_options() out as flags (scripts/demo.sh): every setting
+// that differs from SamAutomaticMaskGenerator's default is there with the same value.
+TEST(TinySamModel, DemoPassesTheTinyGeneratorSettings) {
+  std::ifstream in(source_dir() / "scripts" / "demo.sh");
+  std::string demo((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (size_t at; (at = demo.find("\\\n")) != std::string::npos;) demo.replace(at, 2, " ");  // join continued lines
+  const std::vector<std::string> tiny = ts::automatic_mask_arguments(ts::tiny_automatic_options());
+  const std::vector<std::string> defaults = ts::automatic_mask_arguments({});
+  for (size_t i = 0; i + 1 < tiny.size(); i += 2) {
+    if (tiny[i + 1] == defaults[i + 1]) continue;
+    EXPECT_NE(demo.find(tiny[i] + " " + tiny[i + 1]), std::string::npos) << tiny[i] << " " << tiny[i + 1];
+  }
+}
