@@ -118,6 +118,12 @@ double parse_number(const std::string& text, const std::string& what) {
   return value;
 }
 
+std::string format_number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
 int report_error(const std::string& program, const std::exception& error) {
   std::cerr << program << ": error: " << error.what() << "\n";
   if (dynamic_cast<const UsageError*>(&error)) {

@@ -62,4 +62,7 @@ int report_error(const std::string& program, const std::exception& error);
 int64_t parse_int(const std::string& text, const std::string& what);
 double parse_number(const std::string& text, const std::string& what);
 
+/// A number as help texts and messages show it, in its shortest form: 0.25, 0.002, 100.
+std::string format_number(double value);
+
 }  // namespace regionlm::examples

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <type_traits>
 
 #include "regionlm/error.hpp"
 #include "regionlm/region/coco_json.hpp"
@@ -119,53 +120,40 @@ std::vector<Region> load_regions(const std::vector<RegionArgument>& arguments) {
 }
 
 void add_automatic_mask_options(ArgumentParser& parser, sam::AutomaticMaskOptions& options) {
-  const auto shown = [](double value) {
-    std::ostringstream out;
-    out << value;
-    return out.str();
-  };
-  // A number in [lo, hi] for `flag`.
-  const auto bounded = [](double* target, const std::string& flag, double lo, double hi) {
+  // A number in [lo, hi] for `flag`: an integer where the target is one.
+  const auto in_range = [](auto* target, const std::string& flag, double lo, double hi) {
     return [target, flag, lo, hi](const std::string& v) {
-      const double x = parse_number(v, flag);
+      using T = std::remove_reference_t<decltype(*target)>;
+      const double x = std::is_integral_v<T> ? static_cast<double>(parse_int(v, flag)) : parse_number(v, flag);
       if (!(x >= lo && x <= hi)) {
-        throw UsageError(flag + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v);
+        throw UsageError(flag + " must be in [" + format_number(lo) + ", " + format_number(hi) + "], got " + v);
       }
-      *target = x;
-    };
-  };
-  const auto integer = [](int* target, const std::string& flag, int64_t lo, int64_t hi) {
-    return [target, flag, lo, hi](const std::string& v) {
-      const int64_t x = parse_int(v, flag);
-      if (x < lo || x > hi) {
-        throw UsageError(flag + " must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + v);
-      }
-      *target = static_cast<int>(x);
+      *target = static_cast<T>(x);
     };
   };
   parser.option("points-per-side", "N",
-                "--everything: side of the point grid, 1..256 (default " + shown(options.points_per_side) + ")",
-                integer(&options.points_per_side, "--points-per-side", 1, 256));
-  parser.option("pred-iou-thresh", "X",
-                "--everything: keep masks whose predicted IoU exceeds X (default " + shown(options.pred_iou_thresh) +
-                    ")",
-                bounded(&options.pred_iou_thresh, "--pred-iou-thresh", 0, 1));
+                "--everything: side of the point grid, 1..256 (default " + format_number(options.points_per_side) + ")",
+                in_range(&options.points_per_side, "--points-per-side", 1, 256));
+  parser.option(
+      "pred-iou-thresh", "X",
+      "--everything: keep masks whose predicted IoU exceeds X (default " + format_number(options.pred_iou_thresh) + ")",
+      in_range(&options.pred_iou_thresh, "--pred-iou-thresh", 0, 1));
   parser.option("stability-score-thresh", "X",
                 "--everything: keep masks whose stability score is at least X (default " +
-                    shown(options.stability_score_thresh) + ")",
-                bounded(&options.stability_score_thresh, "--stability-score-thresh", 0, 1));
+                    format_number(options.stability_score_thresh) + ")",
+                in_range(&options.stability_score_thresh, "--stability-score-thresh", 0, 1));
   parser.option("stability-score-offset", "X",
                 "--everything: logit offset of the stability score (default " +
-                    shown(options.stability_score_offset) + ")",
-                bounded(&options.stability_score_offset, "--stability-score-offset", 0, 100));
+                    format_number(options.stability_score_offset) + ")",
+                in_range(&options.stability_score_offset, "--stability-score-offset", 0, 100));
   parser.option("box-nms-thresh", "X",
                 "--everything: box IoU above which the lower-rated of two masks is dropped (default " +
-                    shown(options.box_nms_thresh) + ")",
-                bounded(&options.box_nms_thresh, "--box-nms-thresh", 0, 1));
+                    format_number(options.box_nms_thresh) + ")",
+                in_range(&options.box_nms_thresh, "--box-nms-thresh", 0, 1));
   parser.option("min-mask-region-area", "PX",
                 "--everything: remove holes and islands smaller than PX pixels (default " +
-                    shown(options.min_mask_region_area) + ", off)",
-                integer(&options.min_mask_region_area, "--min-mask-region-area", 0, int64_t{1} << 30));
+                    format_number(options.min_mask_region_area) + ", off)",
+                in_range(&options.min_mask_region_area, "--min-mask-region-area", 0, 1 << 30));
 }
 
 }  // namespace regionlm::examples

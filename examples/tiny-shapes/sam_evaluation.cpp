@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <sstream>
 #include <tuple>
+
+#include "common/arguments.hpp"
 
 namespace regionlm::tiny_shapes {
 namespace {
@@ -51,16 +52,12 @@ sam::AutomaticMaskOptions tiny_automatic_options() {
 }
 
 std::vector<std::string> automatic_mask_arguments(const sam::AutomaticMaskOptions& o) {
-  const auto number = [](double x) {
-    std::ostringstream out;
-    out << x;
-    return out.str();
-  };
+  using examples::format_number;
   return {"--points-per-side",        std::to_string(o.points_per_side),
-          "--pred-iou-thresh",        number(o.pred_iou_thresh),
-          "--stability-score-thresh", number(o.stability_score_thresh),
-          "--stability-score-offset", number(o.stability_score_offset),
-          "--box-nms-thresh",         number(o.box_nms_thresh),
+          "--pred-iou-thresh",        format_number(o.pred_iou_thresh),
+          "--stability-score-thresh", format_number(o.stability_score_thresh),
+          "--stability-score-offset", format_number(o.stability_score_offset),
+          "--box-nms-thresh",         format_number(o.box_nms_thresh),
           "--min-mask-region-area",   std::to_string(o.min_mask_region_area)};
 }
 

@@ -96,11 +96,7 @@ int main(int argc, char** argv) {
       *target = static_cast<std::remove_reference_t<decltype(*target)>>(parse_int(v, flag));
     };
   };
-  const auto number = [](double value) {  // a default as the help prints it: 0.25, 0.002
-    std::ostringstream out;
-    out << value;
-    return out.str();
-  };
+  const auto number = regionlm::examples::format_number;
   ArgumentParser parser("regionlm-train-tiny-sam",
                         "Reproduces models/tiny-shapes/sam (a small Segment Anything for the tiny-shapes world) from "
                         "scratch (--out DIR), or checks a SAM directory (--verify DIR).");

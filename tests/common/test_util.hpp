@@ -1,5 +1,7 @@
 #pragma once
 // Helpers shared by all regionlm tests.
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -25,8 +27,8 @@ std::pair<int, std::string> run_command(const std::string& command);
 /// Shell-quotes one argument.
 std::string shell_quote(const std::string& s);
 
-/// The message of the E that `call` throws; empty when it throws none (a test then fails on
-/// the message it expected).
+/// The message of the E that `call` throws; a test failure and an empty message when it
+/// throws none.
 template <typename E, typename F>
 std::string error_of(F&& call) {
   try {
@@ -34,6 +36,7 @@ std::string error_of(F&& call) {
   } catch (const E& e) {
     return e.what();
   }
+  ADD_FAILURE() << "expected an exception of the tested type";
   return {};
 }
 

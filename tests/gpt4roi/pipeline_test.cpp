@@ -69,18 +69,6 @@ std::vector<int64_t> input_ids(const text::PromptLayout& layout) {
   return ids;
 }
 
-/// The message of the Error `call` throws as E (a failure when it throws nothing).
-template <class E, class F>
-std::string error_of(F&& call) {
-  try {
-    call();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return {};
-}
-
 /// A copy of the reference checkpoint directory whose config.json `edit` changes.
 fs::path edited_model(const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
   const fs::path dir = scratch_dir(name);

@@ -9,6 +9,8 @@
 
 using regionlm::ConfigError;
 
+using regionlm::test::error_of;
+
 namespace {
 
 // The shape of the published Osprey-7b config.json (LLaVA-1.5 / Vicuna-7B v1.5 fields).
@@ -46,18 +48,8 @@ const char* kOspreyConfig = R"({
   "vocab_size": 32000
 })";
 
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no ConfigError)";
-}
-
 std::string llama_error(const std::string& json) {
-  return error_of([&] { regionlm::parse_llama_config(json, "cfg.json"); });
+  return error_of<ConfigError>([&] { regionlm::parse_llama_config(json, "cfg.json"); });
 }
 
 }  // namespace
@@ -151,7 +143,7 @@ TEST(Config, InconsistentOrUnsupportedValues) {
   EXPECT_NE(llama_error("[1, 2]").find("object"), std::string::npos);
   EXPECT_NE(llama_error("{\"a\": ").find("invalid JSON"), std::string::npos);
   const std::string projector =
-      error_of([] { regionlm::parse_osprey_config(R"({"mm_projector_type": "qformer"})", "cfg.json"); });
+      error_of<ConfigError>([] { regionlm::parse_osprey_config(R"({"mm_projector_type": "qformer"})", "cfg.json"); });
   EXPECT_NE(projector.find("mm_projector_type"), std::string::npos) << projector;
 }
 
@@ -173,14 +165,15 @@ TEST(Config, RegionlmVisionAndExtractorExtensions) {
   EXPECT_EQ(c.mm_hidden_size, 32);  // defaults to dims[token_level]
 
   const auto vision_error = [](const std::string& vision) {
-    return error_of([&] { regionlm::parse_osprey_config(R"({"vision_config": )" + vision + "}", "tiny.json"); });
+    return error_of<ConfigError>(
+        [&] { regionlm::parse_osprey_config(R"({"vision_config": )" + vision + "}", "tiny.json"); });
   };
   EXPECT_NE(vision_error(R"({"depths": [1, 1], "dims": [8, 16, 32]})").find("vision_config.dims"), std::string::npos);
   EXPECT_NE(vision_error(R"({"token_level": 4})").find("vision_config.token_level"), std::string::npos);
   EXPECT_NE(vision_error(R"({"mean": [0.5, 0.5]})").find("vision_config.mean"), std::string::npos);
   EXPECT_NE(vision_error(R"({"dims": [8, 0, 32, 64]})").find("vision_config.dims"), std::string::npos);
   EXPECT_NE(vision_error(R"([1])").find("'vision_config'"), std::string::npos);
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(error_of<ConfigError>([] {
               regionlm::parse_osprey_config(R"({"mask_extractor_config": {"embed_dim": "x"}})", "tiny.json");
             }).find("mask_extractor_config.embed_dim"),
             std::string::npos);
@@ -194,15 +187,17 @@ TEST(Config, ArchitecturesNameTheModelFamily) {
   EXPECT_EQ(parse_model_family(R"({"hidden_size": 64})", "cfg.json"), ModelFamily::Osprey);  // older configs
   EXPECT_EQ(parse_model_family(R"({"architectures": null})", "cfg.json"), ModelFamily::Osprey);
   const std::string unknown =
-      error_of([] { parse_model_family(R"({"architectures": ["LlavaLlamaForCausalLM"]})", "cfg.json"); });
+      error_of<ConfigError>([] { parse_model_family(R"({"architectures": ["LlavaLlamaForCausalLM"]})", "cfg.json"); });
   EXPECT_NE(unknown.find("cfg.json: 'architectures'"), std::string::npos) << unknown;
   EXPECT_NE(unknown.find("LlavaLlamaForCausalLM"), std::string::npos) << unknown;
   EXPECT_NE(unknown.find("SPILlavaMPTForCausalLM"), std::string::npos) << unknown;  // says what would do
-  EXPECT_NE(error_of([] { parse_model_family(R"({"architectures": "OspreyLlamaForCausalLM"})", "cfg.json"); })
-                .find("'architectures' must be a list of strings"),
+  EXPECT_NE(error_of<ConfigError>([] {
+              parse_model_family(R"({"architectures": "OspreyLlamaForCausalLM"})", "cfg.json");
+            }).find("'architectures' must be a list of strings"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_model_family(R"({"architectures": []})", "cfg.json"); }).find("'architectures'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of<ConfigError>([] { parse_model_family(R"({"architectures": []})", "cfg.json"); }).find("'architectures'"),
+      std::string::npos);
   EXPECT_STREQ(regionlm::to_string(ModelFamily::Gpt4roi), "gpt4roi");
   // The config regionlm writes names its family.
   EXPECT_EQ(parse_model_family(regionlm::osprey_config_json(regionlm::OspreyConfig{}), "w.json"), ModelFamily::Osprey);

@@ -15,16 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <typename E, typename F>
-std::string error_of(const F& call) {
-  try {
-    call();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(no exception of the expected type)";
-}
-
 /// A model directory holding the reference's config and tokenizer files and the given
 /// tensors as one `model.safetensors`.
 fs::path safetensors_model(const std::string& name,

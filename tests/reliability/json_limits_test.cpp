@@ -15,27 +15,22 @@
 #include "regionlm/region/coco_json.hpp"
 #include "test_util.hpp"
 
+using regionlm::test::error_of;
+
 namespace {
 
 using regionlm::limits::kMaxJsonDepth;
 
 std::string nested(int depth) { return std::string(depth, '[') + std::string(depth, ']'); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const regionlm::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 const std::string kTooDeep = "nested deeper than 64 levels (limits::kMaxJsonDepth)";
 
 TEST(JsonLimits, DeeplyNestedConfigValueIsAConfigErrorNotAStackOverflow) {
   const std::string text = "{\"hidden_size\": " + nested(100000) + "}";
   EXPECT_THROW(regionlm::parse_llama_config(text, "config.json"), regionlm::ConfigError);
-  EXPECT_NE(error_of([&] { regionlm::parse_osprey_config(text, "config.json"); }).find("config.json: JSON " + kTooDeep),
+  EXPECT_NE(error_of<regionlm::Error>([&] {
+              regionlm::parse_osprey_config(text, "config.json");
+            }).find("config.json: JSON " + kTooDeep),
             std::string::npos);
 }
 
@@ -44,9 +39,10 @@ TEST(JsonLimits, DepthLimitIsExact) {
   // (and then refused for its type); one more is refused for its depth.
   const std::string at_limit = "{\"hidden_size\": " + nested(kMaxJsonDepth - 1) + "}";
   const std::string over = "{\"hidden_size\": " + nested(kMaxJsonDepth) + "}";
-  const std::string m1 = error_of([&] { regionlm::parse_llama_config(at_limit, "c.json"); });
+  const std::string m1 = error_of<regionlm::Error>([&] { regionlm::parse_llama_config(at_limit, "c.json"); });
   EXPECT_NE(m1.find("'hidden_size' must be"), std::string::npos) << m1;
-  EXPECT_NE(error_of([&] { regionlm::parse_llama_config(over, "c.json"); }).find(kTooDeep), std::string::npos);
+  EXPECT_NE(error_of<regionlm::Error>([&] { regionlm::parse_llama_config(over, "c.json"); }).find(kTooDeep),
+            std::string::npos);
 }
 
 TEST(JsonLimits, SafetensorsHeaderAndCocoFilesHaveTheLimitToo) {
@@ -60,12 +56,12 @@ TEST(JsonLimits, SafetensorsHeaderAndCocoFilesHaveTheLimitToo) {
     for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xff));
     out << header;
   }
-  const std::string m = error_of([&] { regionlm::load_weights(file); });
+  const std::string m = error_of<regionlm::Error>([&] { regionlm::load_weights(file); });
   EXPECT_NE(m.find(kTooDeep), std::string::npos) << m;
   EXPECT_THROW(regionlm::load_weights(file), regionlm::FormatError);
 
   EXPECT_THROW(regionlm::parse_coco_regions(nested(100000), "r.json"), regionlm::FormatError);
-  EXPECT_NE(error_of([&] { regionlm::parse_coco_regions(nested(100000), "r.json"); }).find(kTooDeep),
+  EXPECT_NE(error_of<regionlm::Error>([&] { regionlm::parse_coco_regions(nested(100000), "r.json"); }).find(kTooDeep),
             std::string::npos);
 }
 

@@ -1,9 +1,9 @@
 // Region inputs: RLE sizes against their counts and limits::kMaxImage*, COCO region JSON
 // (RLE, polygons, annotations), and the number of regions (limits::kMaxRegions).
 #include <gtest/gtest.h>
-#include <opencv2/core.hpp>
 #include <torch/torch.h>
 
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
 
@@ -12,6 +12,9 @@
 #include "regionlm/region/coco_json.hpp"
 #include "regionlm/region/masks.hpp"
 #include "regionlm/region/rle.hpp"
+#include "test_util.hpp"
+
+using regionlm::test::error_of;
 
 namespace {
 
@@ -20,20 +23,11 @@ using regionlm::FormatError;
 using regionlm::Region;
 namespace limits = regionlm::limits;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const regionlm::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(RegionLimits, TinyRleDeclaringFourGigapixelsIsRefusedBeforeAllocating) {
   // Two runs covering 65535 x 65535 pixels: a few bytes of input for a 4 GB mask.
   const std::string counts = regionlm::rle_counts_to_string({0, 65535u * 65535u});
   EXPECT_LT(counts.size(), 16u);
-  const std::string message = error_of([&] { regionlm::rle_decode(counts, 65535, 65535); });
+  const std::string message = error_of<regionlm::Error>([&] { regionlm::rle_decode(counts, 65535, 65535); });
   EXPECT_NE(message.find("RLE size 65535x65535"), std::string::npos) << message;
   EXPECT_NE(message.find("limits::kMaxImagePixels"), std::string::npos) << message;
   EXPECT_THROW(regionlm::rle_counts_to_mask({0, 65535u * 65535u}, 65535, 65535), ArgumentError);
@@ -68,7 +62,7 @@ TEST(RegionLimits, CocoJsonGivesTheRegionsItDescribes) {
 
 TEST(RegionLimits, CocoJsonRefusesSizesAndCountsBeyondTheLimits) {
   const auto message = [](const std::string& text) {
-    return error_of([&] { regionlm::parse_coco_regions(text, "r.json"); });
+    return error_of<regionlm::Error>([&] { regionlm::parse_coco_regions(text, "r.json"); });
   };
   std::string m = message("{\"size\": [65535, 65535], \"counts\": \"0\"}");
   EXPECT_NE(m.find("r.json.size[0]: expected an integer in 1..16384 (limits::kMaxImageSide)"), std::string::npos) << m;
@@ -89,11 +83,12 @@ TEST(RegionLimits, CocoJsonRefusesSizesAndCountsBeyondTheLimits) {
 
 TEST(RegionLimits, RegionCountAndImageSizeAreBoundedBeforeRasterising) {
   const std::vector<Region> too_many(limits::kMaxRegions + 1, Region::from_box(0, 0, 2, 2));
-  std::string m = error_of([&] { regionlm::regions_to_masks(too_many, 4, 4, torch::kCPU); });
+  std::string m = error_of<regionlm::Error>([&] { regionlm::regions_to_masks(too_many, 4, 4, torch::kCPU); });
   EXPECT_NE(m.find("257 regions; at most 256 (limits::kMaxRegions)"), std::string::npos) << m;
   const std::vector<Region> at_limit(limits::kMaxRegions, Region::from_box(0, 0, 2, 2));
   EXPECT_EQ(regionlm::regions_to_masks(at_limit, 4, 4, torch::kCPU).size(0), limits::kMaxRegions);
-  m = error_of([&] { regionlm::regions_to_masks({Region::from_box(0, 0, 2, 2)}, 100000, 100000, torch::kCPU); });
+  m = error_of<regionlm::Error>(
+      [&] { regionlm::regions_to_masks({Region::from_box(0, 0, 2, 2)}, 100000, 100000, torch::kCPU); });
   EXPECT_NE(m.find("image size 100000x100000"), std::string::npos) << m;
   EXPECT_FALSE(Region::from_box(0, 0, 2, 2).try_rasterize(1, limits::kMaxImageSide + 1).problem.empty());
 }

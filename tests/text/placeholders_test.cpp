@@ -1,27 +1,15 @@
 // Region placeholders: spellings, region order, and the errors users get.
+#include "regionlm/text/placeholders.hpp"
+
 #include <gtest/gtest.h>
 
 #include "regionlm/error.hpp"
-#include "regionlm/text/placeholders.hpp"
+#include "test_util.hpp"
 
 using regionlm::ArgumentError;
 using namespace regionlm::text;
 
-namespace {
-
-/// The ArgumentError message of `fn` (fails the test when it does not throw one).
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const ArgumentError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no ArgumentError thrown";
-  return {};
-}
-
-}  // namespace
+using regionlm::test::error_of;
 
 TEST(Placeholders, SequentialFormTakesRegionsInOrder) {
   const ExpandedPrompt e = expand_region_placeholders("Is <region> left of <region>?", 2);
@@ -54,25 +42,27 @@ TEST(Placeholders, TextAroundPlaceholdersIsKeptVerbatim) {
 }
 
 TEST(Placeholders, IndexBeyondRegions) {
-  const std::string msg = error_of([] { expand_region_placeholders("<region1> and <region3>", 2); });
+  const std::string msg = error_of<ArgumentError>([] { expand_region_placeholders("<region1> and <region3>", 2); });
   EXPECT_NE(msg.find("<region3>"), std::string::npos) << msg;
   EXPECT_NE(msg.find("only 2 regions"), std::string::npos) << msg;
-  EXPECT_NE(error_of([] { expand_region_placeholders("<region0>", 1); }).find("numbered from 1"), std::string::npos);
+  EXPECT_NE(error_of<ArgumentError>([] { expand_region_placeholders("<region0>", 1); }).find("numbered from 1"),
+            std::string::npos);
 }
 
 TEST(Placeholders, MixingFormsIsAnError) {
-  const std::string msg = error_of([] { expand_region_placeholders("<region1> and <region>", 2); });
+  const std::string msg = error_of<ArgumentError>([] { expand_region_placeholders("<region1> and <region>", 2); });
   EXPECT_NE(msg.find("mixes <region1> and <region>"), std::string::npos) << msg;
-  const std::string osprey = error_of([] { expand_region_placeholders("<mask><pos> and <region2>", 2); });
+  const std::string osprey =
+      error_of<ArgumentError>([] { expand_region_placeholders("<mask><pos> and <region2>", 2); });
   EXPECT_NE(osprey.find("mixes <mask><pos> and <region2>"), std::string::npos) << osprey;
 }
 
 TEST(Placeholders, UnreferencedRegionsAreNamed) {
-  const std::string one = error_of([] { expand_region_placeholders("<region1> and <region3>", 3); });
+  const std::string one = error_of<ArgumentError>([] { expand_region_placeholders("<region1> and <region3>", 3); });
   EXPECT_NE(one.find("region 2 of 3 is never referenced"), std::string::npos) << one;
-  const std::string two = error_of([] { expand_region_placeholders("what is <region>?", 3); });
+  const std::string two = error_of<ArgumentError>([] { expand_region_placeholders("what is <region>?", 3); });
   EXPECT_NE(two.find("regions 2, 3 of 3 are never referenced"), std::string::npos) << two;
-  const std::string none = error_of([] { expand_region_placeholders("describe the picture", 1); });
+  const std::string none = error_of<ArgumentError>([] { expand_region_placeholders("describe the picture", 1); });
   EXPECT_NE(none.find("region 1 of 1"), std::string::npos) << none;
   // A turn of a conversation may leave regions to other turns.
   EXPECT_EQ(expand_region_placeholders("and <region2>?", 3, false).region_order, (std::vector<int64_t>{1}));
@@ -81,17 +71,20 @@ TEST(Placeholders, UnreferencedRegionsAreNamed) {
 }
 
 TEST(Placeholders, MorePlaceholdersThanRegions) {
-  const std::string msg = error_of([] { expand_region_placeholders("<region>, <region> and <region>", 2); });
+  const std::string msg =
+      error_of<ArgumentError>([] { expand_region_placeholders("<region>, <region> and <region>", 2); });
   EXPECT_NE(msg.find("more region placeholders than regions"), std::string::npos) << msg;
   EXPECT_NE(msg.find("only 2 regions"), std::string::npos) << msg;
   EXPECT_THROW(expand_region_placeholders("<mask><pos>", 0), ArgumentError);
 }
 
 TEST(Placeholders, UnpairedOspreyTokens) {
-  EXPECT_NE(error_of([] { expand_region_placeholders("a <mask> b", 1); }).find("not followed by \"<pos>\""),
-            std::string::npos);
-  EXPECT_NE(error_of([] { expand_region_placeholders("a <pos><mask> b", 1); }).find("no \"<mask>\" before it"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of<ArgumentError>([] { expand_region_placeholders("a <mask> b", 1); }).find("not followed by \"<pos>\""),
+      std::string::npos);
+  EXPECT_NE(
+      error_of<ArgumentError>([] { expand_region_placeholders("a <pos><mask> b", 1); }).find("no \"<mask>\" before it"),
+      std::string::npos);
   EXPECT_THROW(expand_region_placeholders("<mask> <pos>", 1), ArgumentError);
   EXPECT_THROW(expand_region_placeholders("x", -1), ArgumentError);
 }
