@@ -2,12 +2,13 @@
 // API: Sam::encode once per image, one batched Sam::predict per scene, the mask chosen by
 // predicted IoU, IoU against each object's visible pixels. And the whole product: a click ->
 // SAM's mask -> "What is <region>?" answered by models/tiny-shapes.
-// Issue 13 sets the targets (kTarget*). The shipped model reaches two of them: automatic
-// generation finds 95 % of the objects, and the click -> mask -> answer chain is right 95 % of
-// the time. The IoUs and the spurious-mask share fall short (docs/tiny-shapes.md, "Where it
-// stands", has the numbers). There each test asserts a floor a little under what the shipped
-// model measures on these scenes, so that a change to the SAM path (encode, predict, the
-// generator) that costs accuracy fails here, and prints the target beside the measurement.
+// Issue 13 sets the targets (kTarget*). The shipped model reaches three of them: automatic
+// generation finds 95 % of the objects with at most 5 % spurious masks (with
+// tiny_automatic_options(), chosen on other scenes), and the click -> mask -> answer chain is
+// right 95 % of the time. The three IoUs fall short (docs/tiny-shapes.md, "Where it stands",
+// has the numbers). There each test asserts a floor a little under what the shipped model
+// measures on these scenes, so that a change to the SAM path (encode, predict) that costs
+// accuracy fails here, and prints the target beside the measurement.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -26,8 +27,8 @@ constexpr int kScenes = 300;
 // Issue 13's targets.
 constexpr double kTargetClickIou = 0.90, kTargetBoxIou = 0.95, kTargetOccludedIou = 0.85;
 constexpr double kTargetFound = 0.95, kTargetSpurious = 0.05, kTargetAnswers = 0.95;
-// Floors for the targets the shipped model misses (measured: 0.898, 0.941, 0.783, 6.7 %).
-constexpr double kFloorClickIou = 0.88, kFloorBoxIou = 0.93, kFloorOccludedIou = 0.76, kCeilingSpurious = 0.08;
+// Floors for the targets the shipped model misses (measured: 0.898, 0.941, 0.783).
+constexpr double kFloorClickIou = 0.88, kFloorBoxIou = 0.93, kFloorOccludedIou = 0.76;
 
 const regionlm::sam::Sam& shipped_sam() {
   static const regionlm::sam::Sam sam =
@@ -76,7 +77,7 @@ TEST(TinySamAccuracy, AutomaticGenerationFindsEveryObject) {
               r.found, r.objects, 100 * r.found_share(), r.spurious, r.masks, 100 * r.spurious_share(),
               100 * kTargetSpurious, r.seconds);
   EXPECT_GE(r.found_share(), kTargetFound);
-  EXPECT_LE(r.spurious_share(), kCeilingSpurious);
+  EXPECT_LE(r.spurious_share(), kTargetSpurious);
 }
 
 TEST(TinySamAccuracy, ClickMaskAnswer) {
