@@ -88,6 +88,7 @@ int verify(const fs::path& dir, int eval_scenes) {
 int main(int argc, char** argv) {
   using regionlm::examples::ArgumentParser;
   using regionlm::examples::parse_int;
+  using regionlm::examples::format_number;
   ts::SamTrainOptions options;
   options.log = [](const std::string& line) { std::cout << line << std::endl; };
   std::string out_dir, verify_dir;
@@ -96,7 +97,6 @@ int main(int argc, char** argv) {
       *target = static_cast<std::remove_reference_t<decltype(*target)>>(parse_int(v, flag));
     };
   };
-  const auto number = regionlm::examples::format_number;
   ArgumentParser parser("regionlm-train-tiny-sam",
                         "Reproduces models/tiny-shapes/sam (a small Segment Anything for the tiny-shapes world) from "
                         "scratch (--out DIR), or checks a SAM directory (--verify DIR).");
@@ -111,18 +111,18 @@ int main(int argc, char** argv) {
   parser.option("pretrain-steps", "N",
                 "stage 1, dense encoder pretraining (default " + std::to_string(options.pretrain_steps) + ")",
                 integer(&options.pretrain_steps, "--pretrain-steps"));
-  parser.option("corrective-share", "X", "share of steps with corrective rounds (default " + number(options.corrective_share) + ")",
+  parser.option("corrective-share", "X", "share of steps with corrective rounds (default " + format_number(options.corrective_share) + ")",
                 [&](const std::string& v) { options.corrective_share = regionlm::examples::parse_number(v, "--corrective-share"); });
   parser.option("corrective-rounds", "N",
                 "error-region rounds after the first (default " + std::to_string(options.corrective_rounds) + ")",
                 integer(&options.corrective_rounds, "--corrective-rounds"));
-  parser.option("lr", "X", "peak learning rate (default " + number(options.lr) + ")",
+  parser.option("lr", "X", "peak learning rate (default " + format_number(options.lr) + ")",
                 [&](const std::string& v) { options.lr = regionlm::examples::parse_number(v, "--lr"); });
   parser.option("embed-dim", "N", "ViT width (default " + std::to_string(options.model.embed_dim) + ")",
                 integer(&options.model.embed_dim, "--embed-dim"));
   parser.option("depth", "N", "ViT blocks (default " + std::to_string(options.model.depth) + ")",
                 integer(&options.model.depth, "--depth"));
-  parser.option("heavy-overlap-share", "X", "share of heavy-overlap training scenes (default " + number(options.heavy_overlap_share) + ")",
+  parser.option("heavy-overlap-share", "X", "share of heavy-overlap training scenes (default " + format_number(options.heavy_overlap_share) + ")",
                 [&](const std::string& v) {
                   options.heavy_overlap_share = regionlm::examples::parse_number(v, "--heavy-overlap-share");
                 });

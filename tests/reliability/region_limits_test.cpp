@@ -1,9 +1,9 @@
 // Region inputs: RLE sizes against their counts and limits::kMaxImage*, COCO region JSON
 // (RLE, polygons, annotations), and the number of regions (limits::kMaxRegions).
 #include <gtest/gtest.h>
+#include <opencv2/core.hpp>
 #include <torch/torch.h>
 
-#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
 

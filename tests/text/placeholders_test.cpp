@@ -1,9 +1,8 @@
 // Region placeholders: spellings, region order, and the errors users get.
-#include "regionlm/text/placeholders.hpp"
-
 #include <gtest/gtest.h>
 
 #include "regionlm/error.hpp"
+#include "regionlm/text/placeholders.hpp"
 #include "test_util.hpp"
 
 using regionlm::ArgumentError;

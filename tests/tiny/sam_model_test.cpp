@@ -234,7 +234,6 @@ TEST(TinySamModel, ClickMaskAnswerOnTheBundledScene) {
   EXPECT_EQ(result.at("answers").at(0).at("tokens").get<std::vector<int64_t>>(), answer.tokens);
 }
 
-
 // `make demo` spells tiny_automatic_options() out as flags (scripts/demo.sh): every setting
 // that differs from SamAutomaticMaskGenerator's default is there with the same value.
 TEST(TinySamModel, DemoPassesTheTinyGeneratorSettings) {
