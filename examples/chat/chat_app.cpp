@@ -6,6 +6,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/answer_json.hpp"
 #include "common/options.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/model.hpp"
@@ -71,15 +72,11 @@ int chat_main(int argc, char** argv) {
           noted = true;
         }
         if (json) {
-          nlohmann::json mentions = nlohmann::json::array();
-          for (const RegionMention& m : answer.mentions) {
-            mentions.push_back({{"region", m.region + 1}, {"offset", m.offset}, {"length", m.length}});
-          }
           std::cout << nlohmann::json{{"question", question},
                                       {"text", answer.text},
                                       {"tokens", answer.tokens},
                                       {"stop_reason", to_string(answer.stop_reason)},
-                                      {"mentions", mentions},
+                                      {"mentions", mentions_json(answer)},
                                       {"notes", answer.notes}}
                            .dump()
                     << std::endl;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 
+#include "common/answer_json.hpp"
 #include "common/options.hpp"
 #include "describe/annotate.hpp"
 #include "regionlm/error.hpp"
@@ -47,15 +48,6 @@ struct Output {
   std::vector<Answer> answers;
   std::vector<int> regions;  // 1-based region of each answer; 0 = the answer is about all regions
 };
-
-/// The regions an answer names: [{"region": 1-based, "offset": byte, "length": bytes}, ...].
-nlohmann::json mentions_json(const Answer& answer) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const RegionMention& m : answer.mentions) {
-    out.push_back({{"region", m.region + 1}, {"offset", m.offset}, {"length", m.length}});
-  }
-  return out;
-}
 
 nlohmann::json to_json(const Output& out, size_t num_regions, double load_ms, double encode_ms, double total_ms) {
   nlohmann::json answers = nlohmann::json::array();

@@ -264,7 +264,12 @@ void HttpServer::chat_completions(const httplib::Request& req, httplib::Response
     if (job->failed()) std::rethrow_exception(job->error());
     const json& r = job->result();
     const json choice = {{"index", 0},
-                         {"message", {{"role", "assistant"}, {"content", r["content"]}, {"refusal", nullptr}}},
+                         {"message",
+                          {{"role", "assistant"},
+                           {"content", r["content"]},
+                           {"refusal", nullptr},
+                           {"mentions", r["mentions"]},  // regionlm's: the regions the answer names
+                           {"notes", r["notes"]}}},      // regionlm's: how regions were adapted
                          {"logprobs", nullptr},
                          {"finish_reason", r["finish_reason"]}};
     res.set_content(json{{"id", id},

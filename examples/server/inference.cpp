@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/answer_json.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/region/rle.hpp"
 #include "regionlm/sam/scribble.hpp"
+#include "regionlm/som/mark_references.hpp"
 #include "server/api_error.hpp"
 #include "server/image_decoding.hpp"
 
@@ -252,6 +254,8 @@ void run_chat(const Backend& backend, const ChatRequest& request, Job& job) {
   json timings = use.timings;
   add_generation_timings(timings, answer);
   job.finish({{"content", answer.text},
+              {"mentions", examples::mentions_json(answer)},
+              {"notes", answer.notes},
               {"finish_reason", finish_reason(answer.stop_reason)},
               {"usage",
                {{"prompt_tokens", answer.timings.prompt_tokens},
@@ -301,6 +305,9 @@ void run_describe(const Backend& backend, const DescribeRequest& request, Job& j
   for (size_t i = 0; i < answers.size(); ++i) {
     regions.push_back({{"id", i + 1},
                        {"text", answers[i].text},
+                       // The regions the answer names (region2, <region2>, [2]): ids of this list.
+                       {"refers_to", som::referenced_marks(answers[i].text, static_cast<int>(answers.size()))},
+                       {"notes", answers[i].notes},
                        {"finish_reason", finish_reason(answers[i].stop_reason)},
                        {"rle", rle_json(resolved.masks[i])},
                        {"bbox", bbox_json(resolved.masks[i])},

@@ -80,7 +80,7 @@ struct LoadOptions {
   /// that one stored copy. Costs that state's memory for as long as
   /// the EncodedImage lives: layers x 2 x (prefix positions) x hidden x dtype size, e.g.
   /// 32 x 2 x 1061 x 4096 x 2 B = 0.53 GiB for Osprey-7B in bfloat16. Default true.
-  /// (Osprey only for now: GPT4RoI's describe prefills its whole prompt.)
+  /// Both families (GPT4RoI's prefix: its system text and 256 image tokens).
   bool reuse_image_prefix = true;
   /// Weight-only quantization of the decoder's linear layers (projections and lm_head) and the
   /// projector: "" = none, "int8" = int8 with one scale per output channel, quantized as each

@@ -6,7 +6,6 @@
 #include <algorithm>
 
 #include "pipeline/chat_state.hpp"
-#include "pipeline/gpt4roi_family.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/llm/generation.hpp"
 
@@ -45,19 +44,20 @@ Answer ChatSession::ask(const std::string& question, const GenerationOptions& op
   if (!state_) throw ArgumentError("ChatSession was moved from");
   c10::InferenceMode inference;
   pipeline::ChatState& state = *state_;
-  const Model& helper = state.model;
-  const pipeline::ModelImpl& model = *pipeline::Access::impl(helper);
-  if (model.gpt4roi) return pipeline::gpt4roi_family::ask(state, question, options);
+  const pipeline::ModelImpl& model = *pipeline::Access::impl(state.model);
+  const EncodedImage::Data& image = pipeline::Access::data(state.image, model);
 
-  // The whole conversation as a fresh prompt; the cache already holds its longest prefix
-  // that matches what was fed before, so only the rest is prefilled.
-  const text::PromptLayout layout = helper.layout(question, state.regions.size(), state.history);
+  // The whole conversation as a fresh prompt (as Osprey and GPT4RoI lay it out: a region may be
+  // first named in any turn); the cache already holds its longest prefix that matches what was
+  // fed before, so only the rest is prefilled.
+  const text::PromptLayout layout =
+      pipeline::layout(model, question, state.regions.size(), state.history, /*every_region_named=*/false);
   const std::vector<int64_t> signature = pipeline::layout_signature(layout);
   if (!state.cache) {
     // The system text and image tokens start every turn: the image's shared prefix (made by
     // its first question, from this chat or from describe) is read, not copied.
     const auto head = pipeline::split_layout(layout, pipeline::chunks_through_image(layout)).first;
-    state.prefix = pipeline::image_prefix(model, pipeline::Access::data(state.image, model), head, state.prefix_ms);
+    state.prefix = pipeline::image_prefix(model, image, head, state.prefix_ms);
     if (state.prefix) state.prefix_signature = pipeline::layout_signature(head);
   }
   if (state.prefix && state.cached.size() < state.prefix_signature.size()) state.cached = state.prefix_signature;
@@ -70,26 +70,27 @@ Answer ChatSession::ask(const std::string& question, const GenerationOptions& op
   state.cache->truncate(reused);
   state.cached.resize(static_cast<size_t>(reused));
 
-  const torch::Tensor embeds = helper.embed(layout, state.image, state.regions)  // [1, L, hidden]
-                                   .narrow(1, reused, layout.length - reused);  // [1, L - reused, hidden]
+  const torch::Tensor embeds = pipeline::embed(model, layout, image, state.regions)  // [1, L, hidden]
+                                   .narrow(1, reused, layout.length - reused);       // [1, L - reused, hidden]
   // The next turn continues after the whole answer: the final token goes into the cache too.
-  llm::GenerationResult result =
-      std::move(pipeline::run_generation(model, *state.cache, embeds, options,
-                                         pipeline::decode_setup(model, layout, options, /*cache_final_token=*/true))
-                    .front());
+  Answer answer = std::move(pipeline::generate_answers(model, *state.cache, layout, embeds, options,
+                                                       state.regions.size(), /*per_row_first_region=*/false,
+                                                       /*cache_final_token=*/true)
+                                .front());
 
   if (reused_prefix_only) {
     // The first turn's prompt includes the shared prefix, as describe() counts it.
-    result.timings.prompt_tokens += static_cast<int64_t>(state.prefix_signature.size());
-    result.timings.prefill_ms += state.prefix_ms;  // nonzero when this turn made the prefix
+    answer.timings.prompt_tokens += static_cast<int64_t>(state.prefix_signature.size());
+    answer.timings.prefill_ms += state.prefix_ms;  // nonzero when this turn made the prefix
   }
   state.prefix_ms = 0;
   state.cached.insert(state.cached.end(), signature.begin() + reused, signature.end());
   const int64_t fed = state.cache->length() - static_cast<int64_t>(state.cached.size());
-  state.cached.insert(state.cached.end(), result.tokens.begin(), result.tokens.begin() + fed);
-  state.history.push_back({question, strip(result.text)});
-
-  return pipeline::make_answer(std::move(result), 0.0, 0.0, state.regions.size());
+  state.cached.insert(state.cached.end(), answer.tokens.begin(), answer.tokens.begin() + fed);
+  // Each family's demo puts the answer back as it showed it (GPT4RoI's is cleaned already).
+  state.history.push_back({question, model.gpt4roi ? answer.text : strip(answer.text)});
+  answer.notes = state.regions.notes;
+  return answer;
 }
 
 const std::vector<text::Turn>& ChatSession::history() const {

@@ -133,6 +133,7 @@ std::shared_ptr<ModelImpl> load_model(const fs::path& dir, const LoadOptions& op
     throw ArgumentError("LoadOptions::batch_rows must be >= 0, got " + std::to_string(options.batch_rows));
   }
   std::shared_ptr<ModelImpl> impl = load_family(dir, options);
+  impl->reuse_image_prefix = options.reuse_image_prefix;
   if (options.batch_rows > 1) {
     llm::BatcherOptions batching;
     batching.max_rows = options.batch_rows;
@@ -173,7 +174,6 @@ std::shared_ptr<ModelImpl> load_family(const fs::path& dir, const LoadOptions& o
       torch::TensorOptions().device(device).dtype(resolve_dtype(options.dtype, device));
   auto impl = std::make_shared<ModelImpl>(Osprey(config, tensor_options), std::move(tokenizer), std::move(conversation));
   impl->unmentioned = options.strict_regions ? text::UnmentionedRegions::Reject : text::UnmentionedRegions::Introduce;
-  impl->reuse_image_prefix = options.reuse_image_prefix;
 
   progress(0.01, "opening weights");
   const Weights weights = load_weights(dir);

@@ -1,7 +1,8 @@
 #pragma once
-// regionlm::Model's steps for a GPT4RoI checkpoint (ModelImpl::gpt4roi): each Model method and
-// ChatSession::ask hands a GPT4RoI model to the function of the same name here. The public
-// types are Osprey's, in GPT4RoI's form:
+// regionlm::Model's steps for a GPT4RoI checkpoint (ModelImpl::gpt4roi): the family dispatch
+// of pipeline/inference.hpp hands a GPT4RoI model to the function of the same name here, and
+// describe, describe_each and ChatSession::ask run one body for both families on top of
+// those steps. The public types are Osprey's, in GPT4RoI's form:
 //   EncodedImage  image tokens [256, hidden] and, as features(), the fused region pyramid;
 //   RegionTokens  one token per region (its box feature), pos_tokens undefined, and a note per
 //                 region that was not a box (its bounding box is used);
@@ -19,7 +20,6 @@
 #include <vector>
 
 #include "pipeline/access.hpp"
-#include "pipeline/chat_state.hpp"
 #include "pipeline/model_impl.hpp"
 #include "regionlm/model.hpp"
 
@@ -40,9 +40,10 @@ std::shared_ptr<ModelImpl> load(const std::filesystem::path& dir, const std::str
 EncodedImage encode(const std::shared_ptr<const ModelImpl>& model, const cv::Mat& rgb8);
 
 /// Each region as a box (a box region exactly, any other its bounding box, noted) -> one
-/// feature per region. ArgumentError naming the box or region.
-RegionTokens encode_regions(const ModelImpl& model, const EncodedImage::Data& image,
-                            const std::vector<Region>& regions);
+/// feature per region. ArgumentError naming the box or region. `notes_by_region`, when given,
+/// receives one note per region ("" for a box); RegionTokens::notes holds the nonempty ones.
+RegionTokens encode_regions(const ModelImpl& model, const EncodedImage::Data& image, const std::vector<Region>& regions,
+                            std::vector<std::string>* notes_by_region);
 
 /// The prompt of `prompt` after `history` as chunks. `require_all_regions`: every region must
 /// have its <bbox> (describe); a chat may introduce regions in later turns.
@@ -53,21 +54,9 @@ text::PromptLayout layout(const ModelImpl& model, const std::string& prompt, int
 torch::Tensor embed(const ModelImpl& model, const text::PromptLayout& layout, const EncodedImage::Data& image,
                     const RegionTokens& regions);
 
-/// Generates every row of `embeds` after what `cache` holds; answers cleaned, their mentions of
-/// the prompt's region1 .. region`num_regions` mapped from `first_region` on (see make_answer;
-/// for B rows of describe_each, row r's region1 is input region r: pass num_regions = 1 and
-/// per_row_first_region).
-std::vector<Answer> generate(const ModelImpl& model, llm::KVCache& cache, const text::PromptLayout& layout,
-                             const torch::Tensor& embeds, const GenerationOptions& options, int64_t num_regions,
-                             bool per_row_first_region, bool cache_final_token);
-
-Answer describe(const ModelImpl& model, const EncodedImage& image, const std::vector<Region>& regions,
-                const std::string& prompt, const GenerationOptions& options);
-std::vector<Answer> describe_each(const ModelImpl& model, const EncodedImage& image,
-                                  const std::vector<Region>& regions, const std::string& prompt,
-                                  const GenerationOptions& options);
-ChatSession start_chat(const std::shared_ptr<const ModelImpl>& model, const EncodedImage& image,
-                       const std::vector<Region>& regions);
-Answer ask(ChatState& state, const std::string& question, const GenerationOptions& options);
+/// GPT4RoI's generation settings on top of the caller's: the stop string "###" and, when
+/// `options.on_step` is set, pieces cleaned as they stream (one gpt4roi::AnswerStream per
+/// row of a `rows`-row batch), so the caller sees the answer as it will read it.
+GenerationOptions generation_options(const GenerationOptions& options, int64_t rows);
 
 }  // namespace regionlm::pipeline::gpt4roi_family

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "pipeline/gpt4roi_family.hpp"
 #include "regionlm/error.hpp"
+#include "regionlm/gpt4roi/prompt.hpp"
 #include "regionlm/region/masks.hpp"
 #include "regionlm/text/region_mentions.hpp"
 #include "regionlm/vision/preprocess.hpp"
@@ -35,6 +37,7 @@ void wait_for_device(const torch::Device& device) {
 }
 
 EncodedImage encode_image(const std::shared_ptr<const ModelImpl>& model, const cv::Mat& rgb8) {
+  if (model->gpt4roi) return gpt4roi_family::encode(model, rgb8);
   const auto start = std::chrono::steady_clock::now();
   const torch::Tensor pixels = vision::preprocess(rgb8, model->config().vision, model->options());  // [1, 3, S, S]
   auto data = std::make_shared<EncodedImage::Data>();
@@ -48,8 +51,10 @@ EncodedImage encode_image(const std::shared_ptr<const ModelImpl>& model, const c
   return Access::make_image(std::move(data));
 }
 
-RegionTokens encode_regions(const ModelImpl& model, const EncodedImage::Data& image,
-                            const std::vector<Region>& regions) {
+RegionTokens encode_regions(const ModelImpl& model, const EncodedImage::Data& image, const std::vector<Region>& regions,
+                            std::vector<std::string>* notes_by_region) {
+  if (model.gpt4roi) return gpt4roi_family::encode_regions(model, image, regions, notes_by_region);
+  if (notes_by_region) notes_by_region->assign(regions.size(), std::string());
   const auto start = std::chrono::steady_clock::now();
   if (regions.empty()) {
     const int64_t hidden = model.config().text.hidden_size;
@@ -60,6 +65,35 @@ RegionTokens encode_regions(const ModelImpl& model, const EncodedImage::Data& im
   wait_for_device(model.device());
   out.ms = elapsed_ms(start);
   return out;
+}
+
+text::PromptLayout layout(const ModelImpl& model, const std::string& prompt, int64_t num_regions,
+                          const std::vector<text::Turn>& history, bool every_region_named) {
+  if (model.gpt4roi) return gpt4roi_family::layout(model, prompt, num_regions, history, every_region_named);
+  return text::build_prompt(model.tokenizer, model.conversation, history, prompt, num_regions,
+                            model.osprey->image_token_count(), max_prompt_length(model), /*include_image=*/true,
+                            model.unmentioned);
+}
+
+torch::Tensor embed(const ModelImpl& model, const text::PromptLayout& layout, const EncodedImage::Data& image,
+                    const RegionTokens& regions) {
+  if (model.gpt4roi) return gpt4roi_family::embed(model, layout, image, regions);
+  return model.osprey->embed(layout, image.image_tokens, regions);  // [1, L, hidden]
+}
+
+std::vector<Answer> generate_answers(const ModelImpl& model, llm::KVCache& cache, const text::PromptLayout& layout,
+                                     const torch::Tensor& embeds, const GenerationOptions& options, int64_t num_regions,
+                                     bool per_row_first_region, bool cache_final_token) {
+  const llm::DecodeSetup setup = decode_setup(model, layout, options, cache_final_token);
+  std::vector<Answer> answers;
+  for (auto& result :
+       run_generation(model, cache, embeds,
+                      model.gpt4roi ? gpt4roi_family::generation_options(options, embeds.size(0)) : options, setup)) {
+    if (model.gpt4roi) result.text = gpt4roi::clean_answer(result.text);
+    const auto row = static_cast<int64_t>(answers.size());
+    answers.push_back(make_answer(std::move(result), 0.0, 0.0, num_regions, per_row_first_region ? row : 0));
+  }
+  return answers;
 }
 
 int64_t regions_named(const text::PromptLayout& layout) {
@@ -106,7 +140,7 @@ llm::DecodeSetup decode_setup(const ModelImpl& model, const text::PromptLayout& 
     auto decoder = std::make_shared<text::StreamingDecoder>(tokenizer, /*skip_special=*/true);
     return [decoder](int64_t id) { return decoder->push(id); };
   };
-  setup.eos_token_id = model.tokenizer.eos_id();
+  setup.eos_token_id = model.gpt4roi ? model.text_config().eos_token_id : model.tokenizer.eos_id();
   if (options.repetition_penalty != 1.f) {
     for (const text::Chunk& chunk : layout.chunks) {
       setup.penalty_context.insert(setup.penalty_context.end(), chunk.ids.begin(), chunk.ids.end());
@@ -137,13 +171,15 @@ std::shared_ptr<const llm::KVCache> image_prefix(const ModelImpl& model, const E
                                                  const text::PromptLayout& head, double& prefill_ms) {
   prefill_ms = 0;
   if (!model.reuse_image_prefix || head.length == 0) return nullptr;
+  for (const text::Chunk& chunk : head.chunks) {
+    if (chunk.kind == text::Chunk::Kind::Region) return nullptr;  // not the same for every question
+  }
   const std::vector<int64_t> signature = layout_signature(head);
   std::lock_guard<std::mutex> lock(image.prefix_mutex);
   if (image.prefix) return image.prefix_signature == signature ? image.prefix : nullptr;
   const auto start = std::chrono::steady_clock::now();
-  auto prefix = std::make_shared<llm::KVCache>(model.config().text, 1, head.length, model.options());
-  const RegionTokens none{};
-  model.osprey->llama->forward(model.osprey->embed(head, image.image_tokens, none), *prefix, /*last_only=*/true);
+  auto prefix = std::make_shared<llm::KVCache>(model.text_config(), 1, head.length, model.options());
+  model.decoder()->forward(embed(model, head, image, RegionTokens{}), *prefix, /*last_only=*/true);
   wait_for_device(model.device());
   prefill_ms = elapsed_ms(start);
   image.prefix = prefix;

@@ -1,7 +1,8 @@
 #pragma once
-// Helpers shared by Model's steps and ChatSession: the checks and bookkeeping around the
-// Osprey composition's tensor steps. Everything runs on the model's device with no host round
-// trip.
+// Model's steps for either family and the helpers that describe, describe_each and
+// ChatSession build on: the checks and bookkeeping around the tensor steps. Osprey's steps are
+// here; a GPT4RoI model is handed to pipeline/gpt4roi_family.hpp. Everything runs on the
+// model's device with no host round trip.
 #include <opencv2/core/mat.hpp>
 #include <torch/types.h>
 
@@ -19,14 +20,36 @@
 
 namespace regionlm::pipeline {
 
-/// Vision trunk + projector on a CV_8UC3 RGB image (the caller holds an InferenceMode).
+/// Model::encode on a CV_8UC3 RGB image (the caller holds an InferenceMode). Osprey: vision
+/// trunk + projector; GPT4RoI: gpt4roi_family::encode.
 EncodedImage encode_image(const std::shared_ptr<const ModelImpl>& model, const cv::Mat& rgb8);
 
-/// Validates and rasterises the regions at the image's size (ArgumentError naming the
-/// region), then runs the mask-aware extractor on the image's features. No regions give
-/// [0, hidden] tensors.
-RegionTokens encode_regions(const ModelImpl& model, const EncodedImage::Data& image,
-                            const std::vector<Region>& regions);
+/// Model::encode_regions. Osprey: validates and rasterises the regions at the image's size
+/// (ArgumentError naming the region), then runs the mask-aware extractor on the image's
+/// features; no regions give [0, hidden] tensors. GPT4RoI: one box feature per region, a
+/// note for each region used as its bounding box. `notes_by_region`, when given, receives
+/// one note per region ("" where the region was used as given).
+RegionTokens encode_regions(const ModelImpl& model, const EncodedImage::Data& image, const std::vector<Region>& regions,
+                            std::vector<std::string>* notes_by_region = nullptr);
+
+/// The prompt of `prompt` after the answered `history` turns (Model::layout).
+/// `every_region_named`: GPT4RoI's describe needs a <bbox> for every region, where its chat
+/// may name a region first in a later turn; Osprey follows LoadOptions::strict_regions.
+text::PromptLayout layout(const ModelImpl& model, const std::string& prompt, int64_t num_regions,
+                          const std::vector<text::Turn>& history, bool every_region_named);
+
+/// Decoder input [1, L, hidden] of a layout (Model::embed).
+torch::Tensor embed(const ModelImpl& model, const text::PromptLayout& layout, const EncodedImage::Data& image,
+                    const RegionTokens& regions);
+
+/// Generates every row of `embeds` after what `cache` holds and makes the answers: the
+/// family's stop strings and answer cleaning (GPT4RoI's "###", also while streaming), mentions
+/// of region1 .. region`num_regions` mapped from input region 0 on, or, with
+/// `per_row_first_region` (describe_each's rows, num_regions = 1), row r's region1 being input
+/// region r.
+std::vector<Answer> generate_answers(const ModelImpl& model, llm::KVCache& cache, const text::PromptLayout& layout,
+                                     const torch::Tensor& embeds, const GenerationOptions& options, int64_t num_regions,
+                                     bool per_row_first_region, bool cache_final_token);
 
 /// Regions a layout names: one more than its highest region index (0 without regions).
 int64_t regions_named(const text::PromptLayout& layout);
@@ -46,8 +69,8 @@ std::vector<llm::GenerationResult> run_generation(const ModelImpl& model, llm::K
                                                   const llm::DecodeSetup& setup);
 
 /// The library's side of a generation over `layout`: a text::StreamingDecoder per row, the
-/// tokenizer's EOS, the prompt's text ids as repetition-penalty context (transformers counts
-/// the prompt) when a penalty is set, and whether the final token goes into the cache.
+/// family's EOS (Osprey: the tokenizer's; GPT4RoI: its config's), the prompt's text ids as repetition-penalty context
+/// (transformers counts the prompt) when a penalty is set, and whether the final token goes into the cache.
 llm::DecodeSetup decode_setup(const ModelImpl& model, const text::PromptLayout& layout,
                               const GenerationOptions& options, bool cache_final_token);
 

@@ -8,19 +8,12 @@
 
 #include "pipeline/chat_state.hpp"
 #include "pipeline/checkpoint_loader.hpp"
-#include "pipeline/gpt4roi_family.hpp"
 #include "pipeline/inference.hpp"
 #include "regionlm/error.hpp"
 #include "regionlm/llm/generation.hpp"
 #include "regionlm/vision/image.hpp"
 
 namespace regionlm {
-
-namespace {
-
-namespace gpt4roi_family = pipeline::gpt4roi_family;
-
-}  // namespace
 
 Model::Model(std::shared_ptr<const pipeline::ModelImpl> impl) : impl_(std::move(impl)) {}
 
@@ -33,13 +26,11 @@ Model Model::load(const std::filesystem::path& dir, const LoadOptions& options) 
 
 EncodedImage Model::encode(const cv::Mat& image_rgb8) const {
   c10::InferenceMode inference;
-  if (impl_->gpt4roi) return gpt4roi_family::encode(impl_, vision::to_rgb8(image_rgb8, vision::ChannelOrder::RGB));
   return pipeline::encode_image(impl_, vision::to_rgb8(image_rgb8, vision::ChannelOrder::RGB));
 }
 
 EncodedImage Model::encode(const std::filesystem::path& image) const {
   c10::InferenceMode inference;
-  if (impl_->gpt4roi) return gpt4roi_family::encode(impl_, vision::load_image(image));
   return pipeline::encode_image(impl_, vision::load_image(image));
 }
 
@@ -50,23 +41,18 @@ int64_t Model::image_token_count() const {
 
 RegionTokens Model::encode_regions(const EncodedImage& image, const std::vector<Region>& regions) const {
   c10::InferenceMode inference;
-  if (impl_->gpt4roi) return gpt4roi_family::encode_regions(*impl_, pipeline::Access::data(image, *impl_), regions);
   return pipeline::encode_regions(*impl_, pipeline::Access::data(image, *impl_), regions);
 }
 
 text::PromptLayout Model::layout(const std::string& prompt, int64_t num_regions,
                                  const std::vector<text::Turn>& history) const {
-  if (impl_->gpt4roi) return gpt4roi_family::layout(*impl_, prompt, num_regions, history, /*require_all_regions=*/false);
-  return text::build_prompt(impl_->tokenizer, impl_->conversation, history, prompt, num_regions,
-                            image_token_count(), pipeline::max_prompt_length(*impl_), /*include_image=*/true,
-                            impl_->unmentioned);
+  return pipeline::layout(*impl_, prompt, num_regions, history, /*every_region_named=*/false);
 }
 
 torch::Tensor Model::embed(const text::PromptLayout& layout, const EncodedImage& image,
                            const RegionTokens& regions) const {
   c10::InferenceMode inference;
-  if (impl_->gpt4roi) return gpt4roi_family::embed(*impl_, layout, pipeline::Access::data(image, *impl_), regions);
-  return impl_->osprey->embed(layout, pipeline::Access::data(image, *impl_).image_tokens, regions);  // [1, L, H]
+  return pipeline::embed(*impl_, layout, pipeline::Access::data(image, *impl_), regions);  // [1, L, H]
 }
 
 std::vector<Answer> Model::generate(const text::PromptLayout& layout, const torch::Tensor& embeds,
@@ -79,45 +65,39 @@ std::vector<Answer> Model::generate(const text::PromptLayout& layout, const torc
   }
   llm::KVCache cache(model.text_config(), embeds.size(0),
                      pipeline::cache_capacity(model, layout.length, options.max_new_tokens), model.options());
-  if (model.gpt4roi) {
-    return gpt4roi_family::generate(model, cache, layout, embeds, options, pipeline::regions_named(layout), false, false);
-  }
-  std::vector<Answer> answers;
-  for (auto& result : pipeline::run_generation(model, cache, embeds, options,
-                                               pipeline::decode_setup(model, layout, options, false))) {
-    answers.push_back(pipeline::make_answer(std::move(result), 0.0, 0.0, pipeline::regions_named(layout)));
-  }
-  return answers;
+  return pipeline::generate_answers(model, cache, layout, embeds, options, pipeline::regions_named(layout),
+                                    /*per_row_first_region=*/false, /*cache_final_token=*/false);
 }
 
 Answer Model::describe(const EncodedImage& image, const std::vector<Region>& regions, const std::string& prompt,
                        const GenerationOptions& options) const {
-  if (impl_->gpt4roi) return gpt4roi_family::describe(*impl_, image, regions, prompt, options);
-  // Cheap checks first: placeholders and context length, then regions.
-  const text::PromptLayout prompt_layout = layout(prompt, static_cast<int64_t>(regions.size()));
-  const RegionTokens tokens = encode_regions(image, regions);
   c10::InferenceMode inference;
   const pipeline::ModelImpl& model = *impl_;
+  const auto count = static_cast<int64_t>(regions.size());
+  // Cheap checks first: placeholders and context length, then regions.
+  const text::PromptLayout prompt_layout = pipeline::layout(model, prompt, count, {}, /*every_region_named=*/true);
+  const EncodedImage::Data& data = pipeline::Access::data(image, model);
+  const RegionTokens tokens = pipeline::encode_regions(model, data, regions);
   // The system text and image tokens are the same for every question about this image: their
   // decoder state is computed once per EncodedImage and this question prefills only the rest.
   const auto [head, rest] = pipeline::split_layout(prompt_layout, pipeline::chunks_through_image(prompt_layout));
   double prefix_ms = 0;
-  const auto prefix = pipeline::image_prefix(model, pipeline::Access::data(image, model), head, prefix_ms);
-  if (!prefix) {
-    Answer answer = generate(prompt_layout, embed(prompt_layout, image, tokens), options).front();
-    answer.regions_ms = tokens.ms;
-    return answer;
+  const auto prefix = pipeline::image_prefix(model, data, head, prefix_ms);
+  const int64_t capacity = pipeline::cache_capacity(model, prompt_layout.length, options.max_new_tokens);
+  llm::KVCache cache = prefix ? llm::KVCache(model.text_config(), 1, capacity, model.options(), prefix)
+                              : llm::KVCache(model.text_config(), 1, capacity, model.options());
+  const text::PromptLayout& fed = prefix ? rest : prompt_layout;
+  Answer answer = std::move(pipeline::generate_answers(model, cache, prompt_layout,
+                                                       pipeline::embed(model, fed, data, tokens), options, count,
+                                                       /*per_row_first_region=*/false, /*cache_final_token=*/false)
+                                .front());
+  if (prefix) {
+    answer.timings.prefill_ms += prefix_ms;
+    answer.timings.prompt_tokens += head.length;
   }
-  llm::KVCache cache(model.config().text, 1,
-                     pipeline::cache_capacity(model, prompt_layout.length, options.max_new_tokens), model.options(),
-                     prefix);
-  llm::GenerationResult result =
-      std::move(pipeline::run_generation(model, cache, embed(rest, image, tokens), options,
-                                         pipeline::decode_setup(model, prompt_layout, options, false))
-                    .front());
-  result.timings.prefill_ms += prefix_ms;
-  result.timings.prompt_tokens += head.length;
-  return pipeline::make_answer(std::move(result), 0.0, tokens.ms, tokens.size());
+  answer.regions_ms = tokens.ms;
+  answer.notes = tokens.notes;
+  return answer;
 }
 
 Answer Model::describe(const std::filesystem::path& image, const std::vector<Region>& regions,
@@ -138,19 +118,20 @@ Answer Model::describe(const cv::Mat& image_rgb8, const std::vector<Region>& reg
 
 std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::vector<Region>& regions,
                                          const std::string& prompt, const GenerationOptions& options) const {
-  if (impl_->gpt4roi) return gpt4roi_family::describe_each(*impl_, image, regions, prompt, options);
   c10::InferenceMode inference;
   const pipeline::ModelImpl& model = *impl_;
   if (regions.empty()) throw ArgumentError("describe_each: no regions given");
-  const text::PromptLayout prompt_layout = layout(prompt, 1);
-  const RegionTokens tokens = encode_regions(image, regions);
+  const text::PromptLayout prompt_layout = pipeline::layout(model, prompt, 1, {}, /*every_region_named=*/true);
+  const EncodedImage::Data& data = pipeline::Access::data(image, model);
+  std::vector<std::string> notes;  // one per region
+  const RegionTokens tokens = pipeline::encode_regions(model, data, regions, &notes);
   const int64_t batch = tokens.size();
 
-  // Everything before the region pair is the same for every region: it is prefilled once,
-  // stored once and read once per step for all rows (a KVCache continuing a shared prefix);
-  // each row stores only its own suffix. With LoadOptions::reuse_image_prefix the image's own
-  // prefix (system text + image tokens), shared with every other question about the image,
-  // comes first, and only the question text up to the region continues it for this call.
+  // Everything before the region is the same for every region: it is prefilled once, stored
+  // once and read once per step for all rows (a KVCache continuing a shared prefix); each row
+  // stores only its own suffix. With LoadOptions::reuse_image_prefix the image's own prefix
+  // (system text + image tokens), shared with every other question about the image, comes
+  // first, and only the question text up to the region continues it for this call.
   size_t before_region = 0;
   while (before_region < prompt_layout.chunks.size() &&
          prompt_layout.chunks[before_region].kind != text::Chunk::Kind::Region) {
@@ -160,8 +141,7 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
   double prefix_ms = 0;
   std::shared_ptr<const llm::KVCache> prefix;
   if (through_image <= before_region) {
-    prefix = pipeline::image_prefix(model, pipeline::Access::data(image, model),
-                                    pipeline::split_layout(prompt_layout, through_image).first, prefix_ms);
+    prefix = pipeline::image_prefix(model, data, pipeline::split_layout(prompt_layout, through_image).first, prefix_ms);
   }
   const size_t made_here = prefix ? through_image : 0;  // chunks of the prompt not in `prefix` yet
   const auto [shared, suffix_layout] =
@@ -169,9 +149,10 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
   if (shared.length > 0) {
     const auto start = std::chrono::steady_clock::now();
     const int64_t before = prefix ? prefix->length() : 0;
-    auto made = prefix ? std::make_shared<llm::KVCache>(model.config().text, 1, before + shared.length, model.options(), prefix)
-                       : std::make_shared<llm::KVCache>(model.config().text, 1, shared.length, model.options());
-    model.osprey->llama->forward(embed(shared, image, tokens), *made, /*last_only=*/true);
+    auto made =
+        prefix ? std::make_shared<llm::KVCache>(model.text_config(), 1, before + shared.length, model.options(), prefix)
+               : std::make_shared<llm::KVCache>(model.text_config(), 1, shared.length, model.options());
+    model.decoder()->forward(pipeline::embed(model, shared, data, RegionTokens{}), *made, /*last_only=*/true);
     prefix = std::move(made);
     pipeline::wait_for_device(model.device());
     prefix_ms += pipeline::elapsed_ms(start);
@@ -180,25 +161,26 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
 
   std::vector<torch::Tensor> rows;
   for (int64_t r = 0; r < batch; ++r) {
-    const RegionTokens one{tokens.mask_tokens.narrow(0, r, 1), tokens.pos_tokens.narrow(0, r, 1)};
-    rows.push_back(embed(suffix_layout, image, one));  // [1, S, hidden]
+    RegionTokens one;
+    one.mask_tokens = tokens.mask_tokens.narrow(0, r, 1);                                 // [1, hidden]
+    if (tokens.pos_tokens.defined()) one.pos_tokens = tokens.pos_tokens.narrow(0, r, 1);  // Osprey's second token
+    rows.push_back(pipeline::embed(model, suffix_layout, data, one));                     // [1, S, hidden]
   }
   const int64_t capacity = pipeline::cache_capacity(model, prompt_layout.length, options.max_new_tokens);
-  llm::KVCache cache = prefix ? llm::KVCache(model.config().text, batch, capacity, model.options(), prefix)
-                              : llm::KVCache(model.config().text, batch, capacity, model.options());
-  std::vector<Answer> answers;
-  for (auto& result : llm::generate(model.osprey->llama, cache, torch::cat(rows, 0), options,
-                                    pipeline::decode_setup(model, prompt_layout, options, /*cache_final_token=*/false))) {
-    result.timings.prefill_ms += prefix_ms;
-    result.timings.prompt_tokens += prefix_length;
-    const auto row = static_cast<int64_t>(answers.size());  // its region1 is input region `row`
-    answers.push_back(pipeline::make_answer(std::move(result), 0.0, tokens.ms, 1, row));
+  llm::KVCache cache = prefix ? llm::KVCache(model.text_config(), batch, capacity, model.options(), prefix)
+                              : llm::KVCache(model.text_config(), batch, capacity, model.options());
+  std::vector<Answer> answers = pipeline::generate_answers(model, cache, prompt_layout, torch::cat(rows, 0), options, 1,
+                                                           /*per_row_first_region=*/true, /*cache_final_token=*/false);
+  for (size_t r = 0; r < answers.size(); ++r) {
+    answers[r].timings.prefill_ms += prefix_ms;
+    answers[r].timings.prompt_tokens += prefix_length;
+    answers[r].regions_ms = tokens.ms;
+    if (!notes[r].empty()) answers[r].notes = {notes[r]};
   }
   return answers;
 }
 
 ChatSession Model::chat(const EncodedImage& image, const std::vector<Region>& regions) const {
-  if (impl_->gpt4roi) return gpt4roi_family::start_chat(impl_, image, regions);
   return pipeline::start_chat(impl_, image, regions);
 }
 

@@ -360,6 +360,51 @@ TEST(Gpt4roiModel, ConcurrentDescribesOnOneModelGiveTheReferenceAnswers) {
   }
 }
 
+// Questions about one EncodedImage continue its stored system-text + image prefix
+// (LoadOptions::reuse_image_prefix, on by default, so every reference test above runs with it):
+// answers, prompt counts and chat caches equal those of a model that prefills every prompt whole.
+TEST(Gpt4roiModel, ImagePrefixReuseGivesTheAnswersOfFullPrefills) {
+  const auto& ref = gpt4roi_reference();
+  LoadOptions options = cpu();
+  options.reuse_image_prefix = false;
+  const Model whole = Model::load(ref.model, options);
+  const EncodedImage reused = model().encode(ref.image);
+  const EncodedImage plain = whole.encode(ref.image);
+  // describe_each first (it makes the prefix), then describes and a chat that find it made.
+  std::vector<Region> boxes;
+  for (const char* name : {"one", "each_b", "each_c"}) boxes.push_back(regions_of(ref.find_case(name)).front());
+  const auto a = model().describe_each(reused, boxes, "What is <region> doing?", greedy(12));
+  const auto b = whole.describe_each(plain, boxes, "What is <region> doing?", greedy(12));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t k = 0; k < a.size(); ++k) {
+    EXPECT_EQ(a[k].tokens, b[k].tokens) << "box " << k;
+    EXPECT_EQ(a[k].timings.prompt_tokens, b[k].timings.prompt_tokens) << "box " << k;
+  }
+  for (const auto& c : ref.cases()) {
+    if (c.at("turns").size() != 1) continue;
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    const Answer x = model().describe(reused, regions_of(c), c.at("turns")[0], greedy(c.at("max_new_tokens")));
+    const Answer y = whole.describe(plain, regions_of(c), c.at("turns")[0], greedy(c.at("max_new_tokens")));
+    EXPECT_EQ(x.tokens, y.tokens);
+    EXPECT_EQ(x.text, y.text);
+    EXPECT_EQ(x.timings.prompt_tokens, y.timings.prompt_tokens);
+  }
+  const auto& chat = ref.find_case("chat");
+  ChatSession x = model().chat(reused, regions_of(chat));
+  ChatSession y = whole.chat(plain, regions_of(chat));
+  for (int pass = 0; pass < 2; ++pass) {  // the second after reset(): from the shared prefix again
+    for (const auto& turn : chat.at("turns")) {
+      const Answer p = x.ask(turn, greedy(chat.at("max_new_tokens")));
+      const Answer q = y.ask(turn, greedy(chat.at("max_new_tokens")));
+      EXPECT_EQ(p.tokens, q.tokens) << turn;
+      EXPECT_EQ(p.timings.prompt_tokens, q.timings.prompt_tokens) << turn;
+      EXPECT_EQ(x.cached_positions(), y.cached_positions()) << turn;
+    }
+    x.reset();
+    y.reset();
+  }
+}
+
 TEST(Gpt4roiModel, Bfloat16DecoderRunsWithFloat32RegionBranch) {
   // Every tensor meets its module's dtype: tower, projector and decoder in bfloat16, the region
   // branch in float32. Region features stay within bfloat16's resolution of the reference

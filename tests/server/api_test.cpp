@@ -12,6 +12,7 @@
 #include "regionlm/sam/automatic_mask_generator.hpp"
 #include "regionlm/sam/sam.hpp"
 #include "regionlm/sam/scribble.hpp"
+#include "regionlm/som/mark_references.hpp"
 #include "regionlm/vision/image.hpp"
 #include "sam_test_util.hpp"
 #include "server_test_util.hpp"
@@ -115,6 +116,12 @@ void expect_chat_equals_library(const std::string& question, const json& regions
   EXPECT_TRUE(completion["id"].get<std::string>().rfind("chatcmpl-", 0) == 0);
   EXPECT_EQ(completion["choices"][0]["message"]["role"], "assistant");
   EXPECT_EQ(completion["choices"][0]["message"]["content"], expected.text);
+  json mentions = json::array();
+  for (const RegionMention& m : expected.mentions) {
+    mentions.push_back({{"region", m.region + 1}, {"offset", m.offset}, {"length", m.length}});
+  }
+  EXPECT_EQ(completion["choices"][0]["message"]["mentions"], mentions);
+  EXPECT_EQ(completion["choices"][0]["message"]["notes"], json(expected.notes));
   EXPECT_EQ(completion["choices"][0]["finish_reason"], finish_reason(expected.stop_reason));
   const json& usage = completion["usage"];
   EXPECT_EQ(usage["prompt_tokens"], expected.timings.prompt_tokens);
@@ -298,6 +305,8 @@ TEST(ServerApi, DescribeRegionsIsOneBatchedCall) {
     const json& r = result["regions"][i];
     EXPECT_EQ(r["id"], i + 1);
     EXPECT_EQ(r["text"], expected[i].text);
+    EXPECT_EQ(r["refers_to"], json(som::referenced_marks(expected[i].text, static_cast<int>(expected.size()))));
+    EXPECT_EQ(r["notes"], json(expected[i].notes));
     const cv::Mat mask = regions[i].rasterize(256, 256);
     EXPECT_EQ(r["rle"]["counts"], rle_encode(mask));
     EXPECT_EQ(r["rle"]["size"], json({256, 256}));
