@@ -234,16 +234,27 @@ TEST(TinySamModel, ClickMaskAnswerOnTheBundledScene) {
   EXPECT_EQ(result.at("answers").at(0).at("tokens").get<std::vector<int64_t>>(), answer.tokens);
 }
 
-// `make demo` spells tiny_automatic_options() out as flags (scripts/demo.sh): every setting
-// that differs from SamAutomaticMaskGenerator's default is there with the same value.
-TEST(TinySamModel, DemoPassesTheTinyGeneratorSettings) {
-  std::ifstream in(source_dir() / "scripts" / "demo.sh");
-  std::string demo((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  for (size_t at; (at = demo.find("\\\n")) != std::string::npos;) demo.replace(at, 2, " ");  // join continued lines
+// tiny_automatic_options() is the one place for the tiny SAM's generator settings; the demo
+// and every page that spells them out as flags must say the same.
+TEST(TinySamModel, DemoAndDocsPassTheTinyGeneratorSettings) {
   const std::vector<std::string> tiny = ts::automatic_mask_arguments(ts::tiny_automatic_options());
   const std::vector<std::string> defaults = ts::automatic_mask_arguments({});
+  std::string expected;  // the flags that differ from segment-anything's defaults, in order
   for (size_t i = 0; i + 1 < tiny.size(); i += 2) {
-    if (tiny[i + 1] == defaults[i + 1]) continue;
-    EXPECT_NE(demo.find(tiny[i] + " " + tiny[i + 1]), std::string::npos) << tiny[i] << " " << tiny[i + 1];
+    if (tiny[i + 1] != defaults[i + 1]) expected += (expected.empty() ? "" : " ") + tiny[i] + " " + tiny[i + 1];
+  }
+  for (const char* file : {"scripts/demo.sh", "README.md", "docs/server.md", "examples/server/README.md",
+                           "examples/describe/README.md"}) {
+    std::ifstream in(source_dir() / file);
+    ASSERT_TRUE(in) << file;
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (size_t at; (at = text.find("\\\n")) != std::string::npos;) text.replace(at, 2, " ");  // continued lines
+    std::string flat;  // white space runs (line breaks, indentation) as one space
+    for (const char c : text) {
+      const bool space = c == ' ' || c == '\n' || c == '\t';
+      if (!space) flat += c;
+      else if (!flat.empty() && flat.back() != ' ') flat += ' ';
+    }
+    EXPECT_NE(flat.find(expected), std::string::npos) << file << " does not pass: " << expected;
   }
 }
