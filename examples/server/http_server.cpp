@@ -1,12 +1,16 @@
 #include "server/http_server.hpp"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <new>
 #include <random>
 
@@ -35,6 +39,51 @@ void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status();
   if (e.status() == 429) res.set_header("Retry-After", "1");
   res.set_content(error_body(e.status(), e.type(), e.param(), e.code(), e.what()).dump(), kJson);
+}
+
+/// The port of a socket address (IPv4 or IPv6), -1 for another family.
+int port_of(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+  if (address.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+  return -1;
+}
+
+/// The accepted socket `req` arrived on, which cpp-httplib 0.11 does not expose: the open
+/// descriptor whose own port and peer port are the request's (a connection's port pair is
+/// unique while it is open, and it stays open while its handler runs). -1 when none matches.
+int connection_socket(const httplib::Request& req) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    sockaddr_storage local{}, peer{};
+    socklen_t local_size = sizeof(local), peer_size = sizeof(peer);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0) continue;  // not a socket
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0) continue;    // not connected
+    if (port_of(local) == req.local_port && port_of(peer) == req.remote_port) return fd;
+  }
+  return -1;
+}
+
+/// Waits for a non-streamed job, cancelling its generation when the client closes the
+/// connection first (it would otherwise run to max_tokens for nobody). A client that shuts
+/// down only its sending side still counts as gone; HTTP clients keep both open while they
+/// wait for a response.
+void wait_while_connected(const httplib::Request& req, Job& job) {
+  int fd = -2;  // looked up at the first check: most jobs end before it
+  while (!job.wait_done_for(std::chrono::milliseconds(50))) {
+    if (fd == -2) fd = connection_socket(req);
+    if (fd < 0 || job.cancelled()) continue;
+    pollfd watch{fd, POLLRDHUP, 0};
+    if (poll(&watch, 1, 0) == 1 && (watch.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+      job.cancel();  // the generation stops at its next token
+      std::fprintf(stderr, "request from %s closed by the client\n", req.remote_addr.c_str());
+    }
+  }
 }
 
 /// Every exception a request can raise, as the ApiError the client gets.
@@ -260,7 +309,7 @@ void HttpServer::chat_completions(const httplib::Request& req, httplib::Response
   const int64_t created = unix_time();
   const std::string model = backend_.model_id;
   if (!request->stream) {
-    job->wait_done();
+    wait_while_connected(req, *job);
     if (job->failed()) std::rethrow_exception(job->error());
     const json& r = job->result();
     const json choice = {{"index", 0},
@@ -341,7 +390,7 @@ void HttpServer::describe_regions(const httplib::Request& req, httplib::Response
   }
   const Backend& backend = backend_;
   auto job = pool_.submit([&backend, request](Job& job) { run_describe(backend, *request, job); }, deadline(), false);
-  job->wait_done();
+  wait_while_connected(req, *job);
   if (job->failed()) std::rethrow_exception(job->error());
   res.set_content(job->result().dump(), kJson);
 }
@@ -353,7 +402,7 @@ void HttpServer::segment(const httplib::Request& req, httplib::Response& res) {
   }
   const Backend& backend = backend_;
   auto job = pool_.submit([&backend, request](Job& job) { run_segment(backend, *request, job); }, deadline(), false);
-  job->wait_done();
+  wait_while_connected(req, *job);
   if (job->failed()) std::rethrow_exception(job->error());
   res.set_content(job->result().dump(), kJson);
 }

@@ -70,6 +70,11 @@ void Job::wait_done() {
   changed_.wait(lock, [&] { return done_; });
 }
 
+bool Job::wait_done_for(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return done_; });
+}
+
 bool Job::next_piece(std::string& piece) {
   std::unique_lock<std::mutex> lock(mutex_);
   changed_.wait(lock, [&] { return !pieces_.empty() || done_; });

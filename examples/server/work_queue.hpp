@@ -45,6 +45,8 @@ class Job {
   void wait_started();
   /// Blocks until the end of the job.
   void wait_done();
+  /// Blocks until the end of the job or for `timeout`; true when it has ended.
+  bool wait_done_for(std::chrono::milliseconds timeout);
   /// Next streamed piece; false once the job has ended and every piece was taken.
   bool next_piece(std::string& piece);
   /// Stops the generation at its next token (the client is gone).

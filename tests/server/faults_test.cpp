@@ -374,6 +374,12 @@ struct LongAnswers {
   }
 };
 
+size_t count_matches(const std::string& text, const std::string& what) {
+  size_t count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
 LongAnswers& long_answers() {
   static LongAnswers l;
   return l;
@@ -398,6 +404,37 @@ TEST(ServerFaults, ClientThatDisconnectsMidStreamCancelsItsGeneration) {
   EXPECT_LT(std::stoi(m[1]), l.options.max_new_tokens);
   auto client = world().server->client();
   EXPECT_EQ(post(*client, "/v1/chat/completions", valid_chat(), kAuth).status, 200);
+}
+
+TEST(ServerFaults, ClientThatDisconnectsBeforeAPlainAnswerCancelsItsGeneration) {
+  auto& l = long_answers();
+  json body = l.body;
+  body["stream"] = false;
+  const std::string text = body.dump();
+  const size_t cancelled_before = count_matches(l.server->log(), "generation cancelled after");
+  {
+    RawConnection raw(l.server->port());
+    raw.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+             std::to_string(text.size()) + "\r\n\r\n" + text);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // queued and started
+  }  // closed with no answer yet: 300 sampled tokens take seconds
+  // The HTTP thread notices within its 50 ms check and the worker stops at its next token.
+  std::string log;
+  for (int i = 0; i < 200; ++i) {
+    log = l.server->log();
+    if (count_matches(log, "generation cancelled after") > cancelled_before) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GT(count_matches(log, "generation cancelled after"), cancelled_before) << log;
+  EXPECT_NE(log.find("closed by the client"), std::string::npos) << log;
+  std::smatch m;
+  std::string rest = log;
+  std::string last;
+  while (std::regex_search(rest, m, std::regex(R"(generation cancelled after (\d+) tokens)"))) {
+    last = m[1];
+    rest = m.suffix();
+  }
+  EXPECT_LT(std::stoi(last), l.options.max_new_tokens);
 }
 
 TEST(ServerFaults, RequestsPastTheTimeoutStopWith500) {
