@@ -75,7 +75,7 @@ int connection_socket(const httplib::Request& req) {
 /// wait for a response.
 void wait_while_connected(const httplib::Request& req, Job& job) {
   int fd = -2;  // looked up at the first check: most jobs end before it
-  while (!job.wait_done_for(std::chrono::milliseconds(50))) {
+  while (!job.wait_done_for(std::chrono::milliseconds(20))) {
     if (fd == -2) fd = connection_socket(req);
     if (fd < 0 || job.cancelled()) continue;
     pollfd watch{fd, POLLRDHUP, 0};
