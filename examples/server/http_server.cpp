@@ -52,11 +52,11 @@ int port_of(const sockaddr_storage& address) {
 /// descriptor whose own port and peer port are the request's (a connection's port pair is
 /// unique while it is open, and it stays open while its handler runs). -1 when none matches.
 int connection_socket(const httplib::Request& req) {
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
+  std::error_code error;  // non-throwing iteration: descriptors come and go meanwhile
+  for (std::filesystem::directory_iterator it("/proc/self/fd", error), end; !error && it != end; it.increment(error)) {
     int fd = -1;
     try {
-      fd = std::stoi(entry.path().filename().string());
+      fd = std::stoi(it->path().filename().string());
     } catch (const std::exception&) {
       continue;
     }
