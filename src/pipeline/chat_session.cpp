@@ -29,8 +29,7 @@ void pipeline::ensure_capacity(ChatState& state, int64_t capacity, int64_t keep)
   // Grow geometrically so that a long chat reallocates O(log n) times.
   const int64_t old_capacity = state.cache ? state.cache->capacity() : 0;
   const int64_t size = std::min(text.max_position_embeddings, std::max(capacity, 2 * old_capacity));
-  auto grown = state.prefix ? std::make_unique<llm::KVCache>(text, 1, size, model.options(), state.prefix)
-                            : std::make_unique<llm::KVCache>(text, 1, size, model.options());
+  auto grown = std::make_unique<llm::KVCache>(pipeline::new_cache(model, 1, size, state.prefix));
   if (state.cache && keep > grown->prefix_length()) grown->broadcast_prefix_from(*state.cache, 0, keep);
   state.cache = std::move(grown);
 }

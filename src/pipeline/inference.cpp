@@ -178,13 +178,19 @@ std::shared_ptr<const llm::KVCache> image_prefix(const ModelImpl& model, const E
   std::lock_guard<std::mutex> lock(image.prefix_mutex);
   if (image.prefix) return image.prefix_signature == signature ? image.prefix : nullptr;
   const auto start = std::chrono::steady_clock::now();
-  auto prefix = std::make_shared<llm::KVCache>(model.text_config(), 1, head.length, model.options());
+  auto prefix = std::make_shared<llm::KVCache>(new_cache(model, 1, head.length, nullptr));
   model.decoder()->forward(embed(model, head, image, RegionTokens{}), *prefix, /*last_only=*/true);
   wait_for_device(model.device());
   prefill_ms = elapsed_ms(start);
   image.prefix = prefix;
   image.prefix_signature = signature;
   return prefix;
+}
+
+llm::KVCache new_cache(const ModelImpl& model, int64_t batch, int64_t capacity,
+                       std::shared_ptr<const llm::KVCache> prefix) {
+  if (!prefix) return llm::KVCache(model.text_config(), batch, capacity, model.options());
+  return llm::KVCache(model.text_config(), batch, capacity, model.options(), std::move(prefix));
 }
 
 int64_t cache_capacity(const ModelImpl& model, int64_t prompt_length, int64_t max_new_tokens) {

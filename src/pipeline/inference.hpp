@@ -69,8 +69,9 @@ std::vector<llm::GenerationResult> run_generation(const ModelImpl& model, llm::K
                                                   const llm::DecodeSetup& setup);
 
 /// The library's side of a generation over `layout`: a text::StreamingDecoder per row, the
-/// family's EOS (Osprey: the tokenizer's; GPT4RoI: its config's), the prompt's text ids as repetition-penalty context
-/// (transformers counts the prompt) when a penalty is set, and whether the final token goes into the cache.
+/// family's EOS (Osprey: the tokenizer's; GPT4RoI: its config's), every chunk's ids as
+/// repetition-penalty context when a penalty is set (transformers counts the input_ids:
+/// GPT4RoI's <im_patch> and <bbox> included), and whether the final token goes into the cache.
 llm::DecodeSetup decode_setup(const ModelImpl& model, const text::PromptLayout& layout,
                               const GenerationOptions& options, bool cache_final_token);
 
@@ -86,6 +87,11 @@ size_t chunks_through_image(const text::PromptLayout& layout);
 /// `head` is empty. `prefill_ms` receives the time spent computing it now (0 when reused).
 std::shared_ptr<const llm::KVCache> image_prefix(const ModelImpl& model, const EncodedImage::Data& image,
                                                  const text::PromptLayout& head, double& prefill_ms);
+
+/// A KV cache of `batch` rows and `capacity` positions (the prefix's included) in the model's
+/// dtype on its device, continuing `prefix` when it is not null.
+llm::KVCache new_cache(const ModelImpl& model, int64_t batch, int64_t capacity,
+                       std::shared_ptr<const llm::KVCache> prefix);
 
 /// Capacity for a KV cache that holds `prompt_length` positions and up to max_new_tokens
 /// more, within the model's max positions.

@@ -63,8 +63,8 @@ std::vector<Answer> Model::generate(const text::PromptLayout& layout, const torc
     throw ShapeError("Model::generate: embeds must be [B, layout.length = " + std::to_string(layout.length) +
                      ", hidden], got " + c10::str(embeds.sizes()));
   }
-  llm::KVCache cache(model.text_config(), embeds.size(0),
-                     pipeline::cache_capacity(model, layout.length, options.max_new_tokens), model.options());
+  llm::KVCache cache = pipeline::new_cache(
+      model, embeds.size(0), pipeline::cache_capacity(model, layout.length, options.max_new_tokens), nullptr);
   return pipeline::generate_answers(model, cache, layout, embeds, options, pipeline::regions_named(layout),
                                     /*per_row_first_region=*/false, /*cache_final_token=*/false);
 }
@@ -84,8 +84,7 @@ Answer Model::describe(const EncodedImage& image, const std::vector<Region>& reg
   double prefix_ms = 0;
   const auto prefix = pipeline::image_prefix(model, data, head, prefix_ms);
   const int64_t capacity = pipeline::cache_capacity(model, prompt_layout.length, options.max_new_tokens);
-  llm::KVCache cache = prefix ? llm::KVCache(model.text_config(), 1, capacity, model.options(), prefix)
-                              : llm::KVCache(model.text_config(), 1, capacity, model.options());
+  llm::KVCache cache = pipeline::new_cache(model, 1, capacity, prefix);
   const text::PromptLayout& fed = prefix ? rest : prompt_layout;
   Answer answer = std::move(pipeline::generate_answers(model, cache, prompt_layout,
                                                        pipeline::embed(model, fed, data, tokens), options, count,
@@ -149,9 +148,7 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
   if (shared.length > 0) {
     const auto start = std::chrono::steady_clock::now();
     const int64_t before = prefix ? prefix->length() : 0;
-    auto made =
-        prefix ? std::make_shared<llm::KVCache>(model.text_config(), 1, before + shared.length, model.options(), prefix)
-               : std::make_shared<llm::KVCache>(model.text_config(), 1, shared.length, model.options());
+    auto made = std::make_shared<llm::KVCache>(pipeline::new_cache(model, 1, before + shared.length, prefix));
     model.decoder()->forward(pipeline::embed(model, shared, data, RegionTokens{}), *made, /*last_only=*/true);
     prefix = std::move(made);
     pipeline::wait_for_device(model.device());
@@ -167,8 +164,7 @@ std::vector<Answer> Model::describe_each(const EncodedImage& image, const std::v
     rows.push_back(pipeline::embed(model, suffix_layout, data, one));                     // [1, S, hidden]
   }
   const int64_t capacity = pipeline::cache_capacity(model, prompt_layout.length, options.max_new_tokens);
-  llm::KVCache cache = prefix ? llm::KVCache(model.text_config(), batch, capacity, model.options(), prefix)
-                              : llm::KVCache(model.text_config(), batch, capacity, model.options());
+  llm::KVCache cache = pipeline::new_cache(model, batch, capacity, prefix);
   std::vector<Answer> answers = pipeline::generate_answers(model, cache, prompt_layout, torch::cat(rows, 0), options, 1,
                                                            /*per_row_first_region=*/true, /*cache_final_token=*/false);
   for (size_t r = 0; r < answers.size(); ++r) {
