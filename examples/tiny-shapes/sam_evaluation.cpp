@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <tuple>
 
 #include "common/arguments.hpp"
@@ -137,20 +138,30 @@ AnswerReport evaluate_point_answers(const Model& model, const sam::Sam& sam, con
     std::vector<sam::Prompt> prompts;
     for (size_t i = 0; i < scene.objects.size(); ++i) prompts.push_back(prompt_for(scene, i, PromptKind::kPoint));
     const std::vector<sam::Masks> masks = sam.predict(segmented, prompts);
+    // A click whose chosen mask is empty selected nothing: there is no region to ask about,
+    // and it counts as a wrong answer.
     std::vector<Region> regions;
-    for (const sam::Masks& m : masks) regions.push_back(m.region(m.best()));
+    std::vector<std::optional<size_t>> asked(masks.size());  // object -> index in regions
+    for (size_t i = 0; i < masks.size(); ++i) {
+      const int64_t best = masks[i].best();
+      if (!masks[i].masks[best].any().item<bool>()) continue;
+      asked[i] = regions.size();
+      regions.push_back(masks[i].region(best));
+    }
     const EncodedImage image = model.encode(cv::Mat(scene.image));
-    const std::vector<Answer> answers = model.describe_each(image, regions, prompt, generation);
+    const std::vector<Answer> answers =
+        regions.empty() ? std::vector<Answer>{} : model.describe_each(image, regions, prompt, generation);
     for (size_t i = 0; i < scene.objects.size(); ++i) {
       const std::string expected = describe_object(scene.objects[i].color, scene.objects[i].shape);
+      const std::string text = asked[i] ? answers[*asked[i]].text : "(an empty mask)";
       ++report.total;
-      if (answers[i].text == expected) {
+      if (text == expected) {
         ++report.correct;
       } else if (report.failures.size() < 20) {
         const sam::Point p = interior_point(scene, i);
         report.failures.push_back("scene " + std::to_string(scene.seed) + ", object " + std::to_string(i) +
                                   ", click (" + std::to_string(static_cast<int>(p.x)) + ", " +
-                                  std::to_string(static_cast<int>(p.y)) + "): \"" + answers[i].text +
+                                  std::to_string(static_cast<int>(p.y)) + "): \"" + text +
                                   "\" (expected \"" + expected + "\")");
       }
     }

@@ -294,7 +294,13 @@ class SamTrainer {
     dense_pe_ = model_.prompt->dense_positional_encoding();  // [1, P, e, e]; the Fourier matrix is fixed
   }
 
-  // Loss of one step; `round0_iou` receives the mean IoU of round 0's chosen masks.
+  // Continues `other`'s prompt sampling and scene sequence (a later stage at another input
+  // size draws the scenes that follow, not the same ones again).
+  void continue_from(const SamTrainer& other) {
+    rng_ = other.rng_;
+    next_scene_ = other.next_scene_;
+  }
+
   // The next `count` training scenes in the encoder's input frame.
   std::vector<FramedScene> draw_scenes(int count) {
     std::vector<FramedScene> scenes;
@@ -600,6 +606,15 @@ void validate(const SamTrainOptions& o) {
     throw ArgumentError("SamTrainOptions: soft_pixel_targets and instance_pretraining shape the pixel pretraining, "
                         "which pixel_pretraining = false turns off");
   }
+  if (o.coarse_image_size < 0 || o.coarse_image_size > o.model.image_size ||
+      (o.coarse_image_size > 0 && o.coarse_image_size % o.model.patch_size != 0)) {
+    throw ArgumentError("SamTrainOptions::coarse_image_size must be 0 or a multiple of the patch size up to "
+                        "model.image_size (" + std::to_string(o.model.image_size) + "), got " +
+                        std::to_string(o.coarse_image_size));
+  }
+  if (o.fine_steps < 0 || !(o.fine_lr > 0)) {
+    throw ArgumentError("SamTrainOptions: fine_steps must be >= 0 and fine_lr > 0");
+  }
   if (o.first_prompts.empty()) throw ArgumentError("SamTrainOptions::first_prompts is empty: round 0 needs a prompt");
   if (o.images_per_step < 1 || o.corrective_rounds < 0 || o.background_clicks < 0) {
     throw ArgumentError("SamTrainOptions: images_per_step >= 1, corrective_rounds >= 0, background_clicks >= 0");
@@ -609,6 +624,62 @@ void validate(const SamTrainOptions& o) {
     throw ArgumentError("TinySamSpec: prompt_embed_dim must be a multiple of 8 * attention_downsample_rate (the "
                         "decoder's 8 heads share its cross-attention width)");
   }
+}
+
+// An encoder tensor of another token grid (a model trained at a smaller input, continued at
+// a larger one) in the shape `to`: the absolute position embedding is resized bicubically and
+// the relative position tables linearly (as segment-anything's get_rel_pos does), so every
+// position keeps the scene location it had. Any other difference is an error naming `key`.
+torch::Tensor resized_like(torch::Tensor from, const torch::Tensor& to, const std::string& name,
+                           const std::string& key) {
+  namespace F = torch::nn::functional;
+  from = from.to(torch::kFloat32);
+  if (from.sizes() == to.sizes()) return from;
+  if (name == "pos_embed" && from.dim() == 4) {  // [1, G, G, E]
+    from = F::interpolate(from.permute({0, 3, 1, 2}), F::InterpolateFuncOptions()
+                                                          .size(std::vector<int64_t>{to.size(1), to.size(2)})
+                                                          .mode(torch::kBicubic)
+                                                          .align_corners(false))
+               .permute({0, 2, 3, 1});
+  } else if ((name.ends_with("rel_pos_h") || name.ends_with("rel_pos_w")) && from.dim() == 2) {  // [2G-1, hd]
+    from = F::interpolate(from.t().unsqueeze(0), F::InterpolateFuncOptions()
+                                                     .size(std::vector<int64_t>{to.size(0)})
+                                                     .mode(torch::kLinear)
+                                                     .align_corners(false))
+               .squeeze(0)
+               .t();
+  }
+  if (from.sizes() != to.sizes()) {
+    throw WeightError(key + ": cannot be resized from " + c10::str(from.sizes()) + " to the model's " +
+                      c10::str(to.sizes()));
+  }
+  return from;
+}
+
+// Fills `to` from `from` (same modules, possibly another token grid: resized_like).
+void copy_resized(const TinySam& from, TinySam& to) {
+  torch::NoGradGuard no_grad;
+  const std::pair<const torch::nn::Module*, torch::nn::Module*> parts[] = {{from.encoder.get(), to.encoder.get()},
+                                                                     {from.prompt.get(), to.prompt.get()},
+                                                                     {from.decoder.get(), to.decoder.get()}};
+  for (const auto& [src, dst] : parts) {
+    const auto src_params = src->named_parameters();
+    const auto src_buffers = src->named_buffers();
+    for (auto& item : dst->named_parameters()) {
+      item.value().copy_(resized_like(src_params[item.key()], item.value(), item.key(), item.key()));
+    }
+    for (auto& item : dst->named_buffers()) item.value().copy_(src_buffers[item.key()]);
+  }
+}
+
+// Loads the encoder from a checkpoint, possibly of another token grid (resized_like).
+void load_resized(torch::nn::Module& encoder, const Weights& weights, const std::string& prefix) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : encoder.named_parameters()) {
+    const std::string key = prefix + item.key();
+    item.value().copy_(resized_like(weights.get(key), item.value(), item.key(), weights.origin().string() + ": " + key));
+  }
+  for (auto& item : encoder.named_buffers()) item.value().copy_(weights.get(prefix + item.key()));
 }
 
 void write_config(const TinySamSpec& spec, const fs::path& file) {
@@ -658,6 +729,70 @@ sam::SamConfig make_sam_config(const TinySamSpec& spec) {
   return c;
 }
 
+namespace {
+
+TinySam new_model(const sam::SamConfig& config) {
+  const auto topts = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCPU);
+  TinySam model{sam::ImageEncoderVit(config, topts), sam::PromptEncoder(config, topts), sam::MaskDecoder(config, topts)};
+  initialize_sam(*model.encoder);
+  initialize_sam(*model.prompt);
+  initialize_sam(*model.decoder);
+  return model;
+}
+
+// Stages 2 and 3: `steps` optimizer steps on prompted masks, peak learning rate `lr`, the
+// model written as `spec` for the interim scores.
+void train_prompts(const SamTrainOptions& options, TinySam& model, SamTrainer& trainer, const TinySamSpec& spec,
+                   int steps, double lr, const std::string& label, SamTrainReport& report,
+                   const std::function<void(const std::string&)>& log) {
+  const std::vector<torch::Tensor> params = model.parameters();
+  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(lr).betas({0.9, 0.999}));
+  SamTrainOptions schedule = options;
+  schedule.steps = steps;
+  schedule.lr = lr;
+  double window_loss = 0, window_iou = 0;
+  int window = 0;
+  const auto loop_start = Clock::now();
+  for (int step = 0; step < steps; ++step) {
+    const double step_lr = learning_rate(schedule, step);
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(step_lr);
+    optimizer.zero_grad();
+    double iou = 0;
+    const torch::Tensor loss = trainer.step(iou);
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(params, 1.0);
+    optimizer.step();
+    window_loss += loss.item<double>();
+    window_iou += iou;
+    ++window;
+    if ((step + 1) % std::max(1, options.log_every) == 0 || step + 1 == steps) {
+      report.losses.push_back({step + 1, window_loss / window, window_iou / window});
+      const double elapsed = seconds_since(loop_start);
+      log(label + " step " + std::to_string(step + 1) + "/" + std::to_string(steps) +
+          format("  loss %.4f  round-0 IoU %.3f  lr %.2e  %.2f steps/s", window_loss / window, window_iou / window,
+                 step_lr, (step + 1) / elapsed) +
+          format("  (%.0f s, process CPU %.0f s)", elapsed, cpu_seconds()));
+      window_loss = window_iou = 0;
+      window = 0;
+    }
+    if (options.eval_every > 0 && (step + 1) % options.eval_every == 0 && step + 1 < steps) {
+      write_config(spec, options.out_dir / "sam_config.json");
+      save(model, options.out_dir);
+      const sam::Sam interim = sam::Sam::load(options.out_dir);
+      SamEvalOptions eval;
+      eval.first_seed = 910000;
+      eval.num_scenes = 40;
+      const IouReport points = evaluate_prompts(interim, eval, PromptKind::kPoint);
+      const IouReport boxes = evaluate_prompts(interim, eval, PromptKind::kBox);
+      log(label + format(" step %.0f: mean IoU on 40 scenes: click %.4f (%.0f of %.0f below 0.5), box %.4f", step + 1,
+                         points.mean_iou, points.below_half, points.objects, boxes.mean_iou) +
+          format("; click best-of-3 %.4f, single-mask %.4f", points.oracle_iou, points.single_iou));
+    }
+  }
+}
+
+}  // namespace
+
 SamTrainReport train_sam(const SamTrainOptions& options) {
   validate(options);
   const auto start = Clock::now();
@@ -668,34 +803,30 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
   torch::manual_seed(options.seed);
   fs::create_directories(options.out_dir);
 
-  const sam::SamConfig config = make_sam_config(options.model);
-  const auto topts = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCPU);
-  TinySam model{sam::ImageEncoderVit(config, topts), sam::PromptEncoder(config, topts), sam::MaskDecoder(config, topts)};
-  initialize_sam(*model.encoder);
-  initialize_sam(*model.prompt);
-  initialize_sam(*model.decoder);
+  // Stages 1 and 2 run the encoder at the coarse input side, stage 3 at the model's own.
+  TinySamSpec coarse_spec = options.model;
+  if (options.coarse_image_size > 0) coarse_spec.image_size = options.coarse_image_size;
+  const sam::SamConfig coarse_config = make_sam_config(coarse_spec);
+  TinySam model = new_model(coarse_config);
   if (!options.init.empty()) {
     const Weights weights = load_weights(options.init / "model.safetensors");
-    load_module(*model.encoder, weights, "image_encoder.");
+    load_resized(*model.encoder, weights, "image_encoder.");
     load_module(*model.prompt, weights, "prompt_encoder.");
     load_module(*model.decoder, weights, "mask_decoder.");
     torch::NoGradGuard no_grad;
-    for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(model.encoder.get()),
-                                 static_cast<torch::nn::Module*>(model.prompt.get()),
+    for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(model.prompt.get()),
                                  static_cast<torch::nn::Module*>(model.decoder.get())}) {
       for (auto& t : m->parameters()) t.set_data(t.data().clone());  // own memory, not the file's
       for (auto& t : m->buffers()) t.set_data(t.data().clone());
     }
     log("initialised from " + options.init.string());
   }
-  const std::vector<torch::Tensor> params = model.parameters();
   SamTrainReport report;
-  for (const auto& p : params) report.parameters += p.numel();
-  log("tiny SAM: " + config.describe() + ", " + std::to_string(report.parameters) + " parameters");
+  log("tiny SAM, stages 1 and 2: " + coarse_config.describe());
 
-  SamTrainer trainer(options, model, config);
+  SamTrainer trainer(options, model, coarse_config);
   if (options.pretrain_steps > 0) {
-    DenseHead head(config.prompt_embed_dim, config.low_res_size() / config.embedding_size());
+    DenseHead head(coarse_config.prompt_embed_dim, coarse_config.low_res_size() / coarse_config.embedding_size());
     std::vector<torch::Tensor> pre_params = model.encoder->parameters();
     for (const auto& p : head->parameters()) pre_params.push_back(p);
     if (options.pixel_pretraining) {  // the unprompted decoder's path to the upscaled features
@@ -730,52 +861,29 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
       }
     }
   }
-  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(options.lr).betas({0.9, 0.999}));
-  double window_loss = 0, window_iou = 0;
-  int window = 0;
-  const auto loop_start = Clock::now();
-  for (int step = 0; step < options.steps; ++step) {
-    const double lr = learning_rate(options, step);
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-    optimizer.zero_grad();
-    double iou = 0;
-    const torch::Tensor loss = trainer.step(iou);
-    loss.backward();
-    torch::nn::utils::clip_grad_norm_(params, 1.0);
-    optimizer.step();
-    window_loss += loss.item<double>();
-    window_iou += iou;
-    ++window;
-    if ((step + 1) % std::max(1, options.log_every) == 0 || step + 1 == options.steps) {
-      report.losses.push_back({step + 1, window_loss / window, window_iou / window});
-      const double elapsed = seconds_since(loop_start);
-      log("[sam] step " + std::to_string(step + 1) + "/" + std::to_string(options.steps) +
-          format("  loss %.4f  round-0 IoU %.3f  lr %.2e  %.2f steps/s", window_loss / window, window_iou / window, lr,
-                 (step + 1) / elapsed) +
-          format("  (%.0f s, process CPU %.0f s)", elapsed, cpu_seconds()));
-      window_loss = window_iou = 0;
-      window = 0;
-    }
-    if (options.eval_every > 0 && (step + 1) % options.eval_every == 0 && step + 1 < options.steps) {
-      write_config(options.model, options.out_dir / "sam_config.json");
-      save(model, options.out_dir);
-      const sam::Sam interim = sam::Sam::load(options.out_dir);
-      SamEvalOptions eval;
-      eval.first_seed = 910000;
-      eval.num_scenes = 40;
-      const IouReport points = evaluate_prompts(interim, eval, PromptKind::kPoint);
-      const IouReport boxes = evaluate_prompts(interim, eval, PromptKind::kBox);
-      log(format("[sam] step %.0f: mean IoU on 40 scenes: click %.4f (%.0f of %.0f below 0.5), box %.4f", step + 1,
-                 points.mean_iou, points.below_half, points.objects, boxes.mean_iou) +
-          format("; click best-of-3 %.4f, single-mask %.4f", points.oracle_iou, points.single_iou));
-    }
-  }
+  train_prompts(options, model, trainer, coarse_spec, options.steps, options.lr, "[sam]", report, log);
 
-  write_config(options.model, options.out_dir / "sam_config.json");
+  if (options.fine_steps > 0) {
+    const sam::SamConfig config = make_sam_config(options.model);
+    TinySam fine = new_model(config);
+    copy_resized(model, fine);
+    model = fine;
+    log("stage 3: " + config.describe());
+    SamTrainer fine_trainer(options, model, config);
+    fine_trainer.continue_from(trainer);
+    train_prompts(options, model, fine_trainer, options.model, options.fine_steps, options.fine_lr, "[fine]", report,
+                  log);
+  }
+  for (const auto& p : model.parameters()) report.parameters += p.numel();
+  log(std::to_string(report.parameters) + " parameters");
+
+  // Without stage 3 the model is the coarse one.
+  write_config(options.fine_steps > 0 ? options.model : coarse_spec, options.out_dir / "sam_config.json");
   save(model, options.out_dir);
   std::vector<std::pair<std::string, std::string>> info{{"trainer", "regionlm-train-tiny-sam"},
                                                         {"seed", std::to_string(options.seed)},
-                                                        {"steps", std::to_string(options.steps)}};
+                                                        {"steps", std::to_string(options.steps)},
+                                                        {"fine_steps", std::to_string(options.fine_steps)}};
   info.insert(info.end(), options.provenance.begin(), options.provenance.end());
   write_manifest(options.out_dir, sam_directory_files(), info);
   report.seconds = seconds_since(start);

@@ -17,6 +17,13 @@
 //  - background clicks, whose target is the empty mask with IoU 0 (a click on no object
 //    selects nothing, and automatic generation drops such masks by their predicted IoU).
 // The target is always the object's visible pixels; a fixed share of scenes is heavy-overlap.
+//
+// Up to three stages: (1) dense pretraining of the encoder (and the unprompted decoder), (2)
+// prompted masks, both at coarse_image_size, then (3) prompted masks at the model's own input,
+// continuing stage 2's weights with the position tables resized: e.g. 64 px (16 x 16 tokens, a
+// quarter of the cost per step) then 128 px (32 x 32 tokens), the finer grid telling two
+// objects apart where they meet (docs/tiny-shapes.md, runs P1, Q1, Q2). The shipped model uses
+// stages 1 and 2 only, at 64 px.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -61,8 +68,13 @@ struct SamTrainOptions {
                                     // colour covers (true) or the colour at the cell's centre
   bool instance_pretraining = false;  // pixel pretraining also learns, for pairs of nearby cells,
                                       // whether one object covers both (sam_trainer.cpp, DenseHead)
+  int64_t coarse_image_size = 0;  // encoder input side of stages 1 and 2, px; 0 = model.image_size
+                                  // (64 with a 128 px model: a 4x cheaper step, docs/tiny-shapes.md)
   int steps = 6000;               // stage 2 (prompts -> masks) optimizer steps
   double lr = 2e-3;               // peak Adam learning rate: linear warm-up, cosine decay to 5 %
+  int fine_steps = 0;             // stage 3: stage 2's steps continued at model.image_size, the
+                                  // position tables resized from the coarse token grid; 0 skips
+  double fine_lr = 5e-4;          // stage 3 peak learning rate
   int images_per_step = 4;        // scenes per step; every object of each is prompted
   int corrective_rounds = 1;      // rounds after the first, each adding an error-region point
   double corrective_share = 0.25;  // share of steps that run the corrective rounds

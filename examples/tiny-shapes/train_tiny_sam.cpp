@@ -104,8 +104,17 @@ int main(int argc, char** argv) {
   parser.option("verify", "DIR", "check DIR's manifest, load it, score --eval-scenes fresh scenes", &verify_dir);
   parser.option("seed", "N", "training seed, 1 .. 2^32-1 (default " + std::to_string(options.seed) + ")", &options.seed);
   parser.option("threads", "N", "torch threads (default: torch's choice)", integer(&options.threads, "--threads"));
-  parser.option("steps", "N", "optimizer steps (default " + std::to_string(options.steps) + ")",
+  parser.option("steps", "N", "stage 2 optimizer steps (default " + std::to_string(options.steps) + ")",
                 integer(&options.steps, "--steps"));
+  parser.option("coarse-image-size", "N",
+                "encoder input side of stages 1 and 2, px; 0 = --image-size (default " +
+                    std::to_string(options.coarse_image_size) + ")",
+                integer(&options.coarse_image_size, "--coarse-image-size"));
+  parser.option("fine-steps", "N",
+                "stage 3: optimizer steps at --image-size after stage 2 (default " + std::to_string(options.fine_steps) + ")",
+                integer(&options.fine_steps, "--fine-steps"));
+  parser.option("fine-lr", "X", "stage 3 peak learning rate (default " + format_number(options.fine_lr) + ")",
+                [&](const std::string& v) { options.fine_lr = regionlm::examples::parse_number(v, "--fine-lr"); });
   parser.option("images-per-step", "N", "scenes per step (default " + std::to_string(options.images_per_step) + ")",
                 integer(&options.images_per_step, "--images-per-step"));
   parser.option("pretrain-steps", "N",

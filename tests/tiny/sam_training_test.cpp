@@ -3,8 +3,13 @@
 // reads with the configuration it was trained with.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
+#include <vector>
+
 #include "manifest.hpp"
 #include "regionlm/error.hpp"
+#include "regionlm/io/weights.hpp"
 #include "regionlm/sam/sam.hpp"
 #include "sam_trainer.hpp"
 #include "test_util.hpp"
@@ -101,4 +106,50 @@ TEST(TinySamTraining, ShippedPretrainingTargetsLowerTheLoss) {
     EXPECT_NE(std::string(e.what()).find("pixel_pretraining"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(options.out_dir / "model.safetensors"));
+}
+
+// Stage 3: stages 1 and 2 train at the coarse input (64 px, a 16 x 16 token grid), then the
+// same weights go on at the model's own input (128 px, 32 x 32 tokens), the position tables
+// resized. The fine stage starts where the coarse one ended, not from
+// scratch, and the directory holds the fine model.
+TEST(TinySamTraining, FineStageContinuesTheCoarseModelAtTheFullInput) {
+  ts::SamTrainOptions options = few_steps("tiny-sam-fine-stage");
+  options.steps = 40;
+  options.images_per_step = 2;
+  options.fine_steps = 10;
+  options.coarse_image_size = 64;
+  options.model.image_size = 128;
+  const ts::SamTrainReport report = ts::train_sam(options);
+
+  ASSERT_EQ(report.losses.size(), 5u);  // stage 2's four windows of 10 steps, then stage 3's one
+  const double fresh = report.losses.front().loss, coarse = report.losses[3].loss, fine = report.losses[4].loss;
+  ASSERT_TRUE(std::isfinite(fine));
+  // A fresh model at 128 px would start near the first window's loss; the resized one keeps
+  // what forty steps learned.
+  EXPECT_LT(fine, 0.8 * fresh) << "fresh " << fresh << ", end of stage 2 " << coarse << ", stage 3 " << fine;
+
+  const regionlm::sam::Sam sam = regionlm::sam::Sam::load(options.out_dir);
+  EXPECT_EQ(sam.config().image_size, options.model.image_size);
+  const int64_t grid = options.model.image_size / options.model.patch_size;
+  const regionlm::Weights weights = regionlm::load_weights(options.out_dir / "model.safetensors");
+  EXPECT_EQ(weights.shape("image_encoder.pos_embed"), (std::vector<int64_t>{1, grid, grid, options.model.embed_dim}));
+  EXPECT_EQ(weights.shape("image_encoder.blocks.1.attn.rel_pos_h")[0], 2 * grid - 1);
+}
+
+// A coarse input that is not a whole number of patches, or larger than the model's, is refused
+// naming the option, before anything is written.
+TEST(TinySamTraining, BadCoarseImageSizeIsRefused) {
+  for (const int64_t bad : {int64_t{62}, int64_t{256}, int64_t{-4}}) {
+    ts::SamTrainOptions options;
+    options.out_dir = regionlm::test::scratch_dir("tiny-sam-bad-coarse") / "sam";
+    options.coarse_image_size = bad;
+    options.pretrain_steps = options.steps = options.fine_steps = options.eval_scenes = 0;
+    try {
+      ts::train_sam(options);
+      FAIL() << "coarse_image_size " << bad << " was accepted";
+    } catch (const regionlm::ArgumentError& e) {
+      EXPECT_NE(std::string(e.what()).find("coarse_image_size"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(options.out_dir / "model.safetensors"));
+  }
 }
