@@ -161,8 +161,8 @@ AnswerReport evaluate_point_answers(const Model& model, const sam::Sam& sam, con
         const sam::Point p = interior_point(scene, i);
         report.failures.push_back("scene " + std::to_string(scene.seed) + ", object " + std::to_string(i) +
                                   ", click (" + std::to_string(static_cast<int>(p.x)) + ", " +
-                                  std::to_string(static_cast<int>(p.y)) + "): \"" + text +
-                                  "\" (expected \"" + expected + "\")");
+                                  std::to_string(static_cast<int>(p.y)) + "): \"" + text + "\" (expected \"" +
+                                  expected + "\")");
       }
     }
   }

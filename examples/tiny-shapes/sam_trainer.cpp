@@ -608,9 +608,10 @@ void validate(const SamTrainOptions& o) {
   }
   if (o.coarse_image_size < 0 || o.coarse_image_size > o.model.image_size ||
       (o.coarse_image_size > 0 && o.coarse_image_size % o.model.patch_size != 0)) {
-    throw ArgumentError("SamTrainOptions::coarse_image_size must be 0 or a multiple of the patch size up to "
-                        "model.image_size (" + std::to_string(o.model.image_size) + "), got " +
-                        std::to_string(o.coarse_image_size));
+    throw ArgumentError(
+        "SamTrainOptions::coarse_image_size must be 0 or a multiple of the patch size up to "
+        "model.image_size (" +
+        std::to_string(o.model.image_size) + "), got " + std::to_string(o.coarse_image_size));
   }
   if (o.fine_steps < 0 || !(o.fine_lr > 0)) {
     throw ArgumentError("SamTrainOptions: fine_steps must be >= 0 and fine_lr > 0");
@@ -660,8 +661,8 @@ torch::Tensor resized_like(torch::Tensor from, const torch::Tensor& to, const st
 void copy_resized(const TinySam& from, TinySam& to) {
   torch::NoGradGuard no_grad;
   const std::pair<const torch::nn::Module*, torch::nn::Module*> parts[] = {{from.encoder.get(), to.encoder.get()},
-                                                                     {from.prompt.get(), to.prompt.get()},
-                                                                     {from.decoder.get(), to.decoder.get()}};
+                                                                           {from.prompt.get(), to.prompt.get()},
+                                                                           {from.decoder.get(), to.decoder.get()}};
   for (const auto& [src, dst] : parts) {
     const auto src_params = src->named_parameters();
     const auto src_buffers = src->named_buffers();
@@ -677,7 +678,8 @@ void load_resized(torch::nn::Module& encoder, const Weights& weights, const std:
   torch::NoGradGuard no_grad;
   for (auto& item : encoder.named_parameters()) {
     const std::string key = prefix + item.key();
-    item.value().copy_(resized_like(weights.get(key), item.value(), item.key(), weights.origin().string() + ": " + key));
+    item.value().copy_(
+        resized_like(weights.get(key), item.value(), item.key(), weights.origin().string() + ": " + key));
   }
   for (auto& item : encoder.named_buffers()) item.value().copy_(weights.get(prefix + item.key()));
 }
@@ -733,7 +735,8 @@ namespace {
 
 TinySam new_model(const sam::SamConfig& config) {
   const auto topts = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCPU);
-  TinySam model{sam::ImageEncoderVit(config, topts), sam::PromptEncoder(config, topts), sam::MaskDecoder(config, topts)};
+  TinySam model{sam::ImageEncoderVit(config, topts), sam::PromptEncoder(config, topts),
+                sam::MaskDecoder(config, topts)};
   initialize_sam(*model.encoder);
   initialize_sam(*model.prompt);
   initialize_sam(*model.decoder);
@@ -784,8 +787,9 @@ void train_prompts(const SamTrainOptions& options, TinySam& model, SamTrainer& t
       eval.num_scenes = 40;
       const IouReport points = evaluate_prompts(interim, eval, PromptKind::kPoint);
       const IouReport boxes = evaluate_prompts(interim, eval, PromptKind::kBox);
-      log(label + format(" step %.0f: mean IoU on 40 scenes: click %.4f (%.0f of %.0f below 0.5), box %.4f", step + 1,
-                         points.mean_iou, points.below_half, points.objects, boxes.mean_iou) +
+      log(label +
+          format(" step %.0f: mean IoU on 40 scenes: click %.4f (%.0f of %.0f below 0.5), box %.4f", step + 1,
+                 points.mean_iou, points.below_half, points.objects, boxes.mean_iou) +
           format("; click best-of-3 %.4f, single-mask %.4f", points.oracle_iou, points.single_iou));
     }
   }
@@ -814,8 +818,8 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
     load_module(*model.prompt, weights, "prompt_encoder.");
     load_module(*model.decoder, weights, "mask_decoder.");
     torch::NoGradGuard no_grad;
-    for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(model.prompt.get()),
-                                 static_cast<torch::nn::Module*>(model.decoder.get())}) {
+    for (torch::nn::Module* m :
+         {static_cast<torch::nn::Module*>(model.prompt.get()), static_cast<torch::nn::Module*>(model.decoder.get())}) {
       for (auto& t : m->parameters()) t.set_data(t.data().clone());  // own memory, not the file's
       for (auto& t : m->buffers()) t.set_data(t.data().clone());
     }

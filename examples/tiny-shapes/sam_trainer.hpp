@@ -68,8 +68,8 @@ struct SamTrainOptions {
                                     // colour covers (true) or the colour at the cell's centre
   bool instance_pretraining = false;  // pixel pretraining also learns, for pairs of nearby cells,
                                       // whether one object covers both (sam_trainer.cpp, DenseHead)
-  int64_t coarse_image_size = 0;  // encoder input side of stages 1 and 2, px; 0 = model.image_size
-                                  // (64 with a 128 px model: a 4x cheaper step, docs/tiny-shapes.md)
+  int64_t coarse_image_size = 0;      // encoder input side of stages 1 and 2, px; 0 = model.image_size
+                                      // (64 with a 128 px model: a 4x cheaper step, docs/tiny-shapes.md)
   int steps = 6000;               // stage 2 (prompts -> masks) optimizer steps
   double lr = 2e-3;               // peak Adam learning rate: linear warm-up, cosine decay to 5 %
   int fine_steps = 0;             // stage 3: stage 2's steps continued at model.image_size, the

@@ -110,9 +110,10 @@ int main(int argc, char** argv) {
                 "encoder input side of stages 1 and 2, px; 0 = --image-size (default " +
                     std::to_string(options.coarse_image_size) + ")",
                 integer(&options.coarse_image_size, "--coarse-image-size"));
-  parser.option("fine-steps", "N",
-                "stage 3: optimizer steps at --image-size after stage 2 (default " + std::to_string(options.fine_steps) + ")",
-                integer(&options.fine_steps, "--fine-steps"));
+  parser.option(
+      "fine-steps", "N",
+      "stage 3: optimizer steps at --image-size after stage 2 (default " + std::to_string(options.fine_steps) + ")",
+      integer(&options.fine_steps, "--fine-steps"));
   parser.option("fine-lr", "X", "stage 3 peak learning rate (default " + format_number(options.fine_lr) + ")",
                 [&](const std::string& v) { options.fine_lr = regionlm::examples::parse_number(v, "--fine-lr"); });
   parser.option("images-per-step", "N", "scenes per step (default " + std::to_string(options.images_per_step) + ")",
