@@ -104,11 +104,11 @@ void initialize_sam(torch::nn::Module& module) {
   }
 }
 
-double learning_rate(const SamTrainOptions& o, int step) {
-  const int warmup = std::max(1, std::min(100, o.steps / 10));
+double learning_rate(double peak, int steps, int step) {
+  const int warmup = std::max(1, std::min(100, steps / 10));
   const double ramp = std::min(1.0, static_cast<double>(step + 1) / warmup);
-  const double progress = static_cast<double>(step) / std::max(1, o.steps);
-  return o.lr * ramp * (0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * progress)));
+  const double progress = static_cast<double>(step) / std::max(1, steps);
+  return peak * ramp * (0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * progress)));
 }
 
 // One training scene in the encoder's input frame.
@@ -750,14 +750,11 @@ void train_prompts(const SamTrainOptions& options, TinySam& model, SamTrainer& t
                    const std::function<void(const std::string&)>& log) {
   const std::vector<torch::Tensor> params = model.parameters();
   torch::optim::Adam optimizer(params, torch::optim::AdamOptions(lr).betas({0.9, 0.999}));
-  SamTrainOptions schedule = options;
-  schedule.steps = steps;
-  schedule.lr = lr;
   double window_loss = 0, window_iou = 0;
   int window = 0;
   const auto loop_start = Clock::now();
   for (int step = 0; step < steps; ++step) {
-    const double step_lr = learning_rate(schedule, step);
+    const double step_lr = learning_rate(lr, steps, step);
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(step_lr);
     optimizer.zero_grad();
     double iou = 0;
@@ -838,14 +835,11 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
       for (const auto& p : model.decoder->parameters()) pre_params.push_back(p);
     }
     torch::optim::Adam pre(pre_params, torch::optim::AdamOptions(options.pretrain_lr).betas({0.9, 0.999}));
-    SamTrainOptions schedule = options;
-    schedule.steps = options.pretrain_steps;
-    schedule.lr = options.pretrain_lr;
     double window_loss = 0;
     int window = 0;
     const auto pre_start = Clock::now();
     for (int step = 0; step < options.pretrain_steps; ++step) {
-      const double lr = learning_rate(schedule, step);
+      const double lr = learning_rate(options.pretrain_lr, options.pretrain_steps, step);
       for (auto& group : pre.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       pre.zero_grad();
       const torch::Tensor loss = trainer.pretrain_step(head);
@@ -871,12 +865,12 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
     const sam::SamConfig config = make_sam_config(options.model);
     TinySam fine = new_model(config);
     copy_resized(model, fine);
-    model = fine;
     log("stage 3: " + config.describe());
-    SamTrainer fine_trainer(options, model, config);
+    SamTrainer fine_trainer(options, fine, config);
     fine_trainer.continue_from(trainer);
-    train_prompts(options, model, fine_trainer, options.model, options.fine_steps, options.fine_lr, "[fine]", report,
+    train_prompts(options, fine, fine_trainer, options.model, options.fine_steps, options.fine_lr, "[fine]", report,
                   log);
+    model = fine;  // what is saved; stage 2's trainer is done with the coarse modules
   }
   for (const auto& p : model.parameters()) report.parameters += p.numel();
   log(std::to_string(report.parameters) + " parameters");
