@@ -4,12 +4,19 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <numeric>
+#include <optional>
+#include <thread>
 #include <tuple>
 
 #include "manifest.hpp"
@@ -288,8 +295,14 @@ struct RoundResult {
 
 class SamTrainer {
  public:
-  SamTrainer(const SamTrainOptions& options, TinySam& model, const sam::SamConfig& config)
-      : o_(options), model_(model), config_(config), rng_(options.seed * 0x9E3779B97F4A7C15ULL + 3) {
+  // A step's loss on some scenes, its prompts drawn from the Random; the double receives a
+  // figure to report (round 0's IoU).
+  using LossOf = std::function<torch::Tensor(const std::vector<FramedScene>&, Random&, double&)>;
+
+  // `workers`: threads computing a step's parts when options.shards > 1.
+  SamTrainer(const SamTrainOptions& options, TinySam& model, const sam::SamConfig& config, int workers)
+      : o_(options), model_(model), config_(config), rng_(options.seed * 0x9E3779B97F4A7C15ULL + 3),
+        shards_(options.shards), workers_(std::max(1, workers)) {
     torch::NoGradGuard no_grad;
     dense_pe_ = model_.prompt->dense_positional_encoding();  // [1, P, e, e]; the Fourier matrix is fixed
   }
@@ -297,20 +310,28 @@ class SamTrainer {
   // Continues `other`'s prompt sampling and scene sequence (a later stage at another input
   // size draws the scenes that follow, not the same ones again).
   void continue_from(const SamTrainer& other) {
+    if (other.queued_.valid()) throw ArgumentError("SamTrainer::continue_from: the other trainer has queued scenes");
     rng_ = other.rng_;
     next_scene_ = other.next_scene_;
   }
 
-  // The next `count` training scenes in the encoder's input frame.
+  // Starts drawing the next step's `count` scenes on a worker thread, so that they are ready
+  // when the step begins (drawing them is a tenth of a 64 px step). Which scenes are drawn is
+  // decided here, from rng_, so the run does not depend on the threads' timing.
+  void queue_scenes(int count) {
+    if (queued_.valid()) throw ArgumentError("SamTrainer::queue_scenes: the queued scenes were not used");
+    queued_count_ = count;
+    queued_ = std::async(std::launch::async, [this, plan = plan_scenes(count)] { return draw_planned(plan); });
+  }
+
+  // The next `count` training scenes in the encoder's input frame: the queued ones if any.
   std::vector<FramedScene> draw_scenes(int count) {
-    std::vector<FramedScene> scenes;
-    for (int i = 0; i < count; ++i) {
-      SceneOptions so = rng_.uniform() < o_.heavy_overlap_share ? heavy_overlap_options() : SceneOptions{};
-      if (rng_.uniform() < o_.large_scene_share) so.image_size = rng_.integer(129, 256);
-      const Scene scene = generate_scene(training_scene_seed(o_.seed, kSceneIndexBase + next_scene_++), so);
-      scenes.push_back(frame_scene(scene, config_.image_size));
+    if (!queued_.valid()) return draw_planned(plan_scenes(count));
+    if (queued_count_ != count) {
+      throw ArgumentError("SamTrainer::draw_scenes: " + std::to_string(count) + " scenes asked for, " +
+                          std::to_string(queued_count_) + " queued");
     }
-    return scenes;
+    return queued_.get();
   }
 
   static torch::Tensor pixels_of(const std::vector<FramedScene>& scenes) {
@@ -321,8 +342,7 @@ class SamTrainer {
 
   // Stage 1 loss: the dense head's colour, shape and boundary of every low-resolution cell,
   // plus (pixel pretraining) its colour read from the unprompted decoder's upscaled features.
-  torch::Tensor pretrain_step(DenseHead& head) {
-    const std::vector<FramedScene> scenes = draw_scenes(o_.pretrain_images);
+  torch::Tensor pretrain_loss(DenseHead& head, const std::vector<FramedScene>& scenes) {
     const torch::Tensor embedding = model_.encoder(pixels_of(scenes));  // [B, P, e, e]
     const torch::Tensor logits = head->forward(embedding);  // [B, L, L, K]
     const auto [color, shape, edge, object] = dense_targets(scenes, config_.low_res_size());  // [B, L, L] each
@@ -365,8 +385,101 @@ class SamTrainer {
     return loss / static_cast<double>(kPairOffsets.size());
   }
 
-  torch::Tensor step(double& round0_iou) {
-    const std::vector<FramedScene> scenes = draw_scenes(o_.images_per_step);
+  // One optimizer step's gradients: draws `images` scenes, leaves the gradient of the step's
+  // loss in the .grad of `params` (added to what is there) and returns the loss; `metric`
+  // receives what `loss_of` reports of it. `next_images` > 0 queues the next step's scenes.
+  //
+  // With shards_ > 1 the scenes are split into that many parts whose losses and gradients are
+  // computed side by side, one thread each, with their own prompt draws; the gradients are
+  // summed in a fixed order, so a run repeats bit for bit. On 2 cores two parts are a fifth
+  // (stages 2 and 3) to a half (stage 1) faster than 2 threads inside every op: these ops are
+  // too small to split well (docs/tiny-shapes.md).
+  double step(int images, const std::vector<torch::Tensor>& params, const LossOf& loss_of, int next_images,
+              double& metric) {
+    const std::vector<FramedScene> scenes = draw_scenes(images);
+    if (shards_ == 1) {
+      torch::Tensor loss = loss_of(scenes, rng_, metric);
+      if (next_images > 0) queue_scenes(next_images);  // drawn during the backward pass
+      loss.backward();
+      return loss.item<double>();
+    }
+    const int n = std::min(shards_, static_cast<int>(scenes.size()));
+    std::vector<uint64_t> seeds;
+    for (int k = 0; k < n; ++k) seeds.push_back(rng_.next());
+    step_draw_ = rng_.uniform();
+    // Parts of about equal cost: a scene costs its encoder pass and a decoder row per prompt.
+    std::vector<std::vector<size_t>> parts(static_cast<size_t>(n));
+    {
+      std::vector<size_t> order(scenes.size());
+      std::iota(order.begin(), order.end(), size_t{0});
+      const auto cost = [&](size_t i) { return 4 + scenes[i].targets.size(); };
+      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost(a) > cost(b); });
+      std::vector<size_t> load(static_cast<size_t>(n), 0);
+      for (size_t i : order) {
+        const size_t k = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+        parts[k].push_back(i);
+        load[k] += cost(i);
+      }
+    }
+    if (next_images > 0) queue_scenes(next_images);
+    std::vector<std::vector<torch::Tensor>> grads(static_cast<size_t>(n));
+    std::vector<double> losses(static_cast<size_t>(n)), metrics(static_cast<size_t>(n)), weights(static_cast<size_t>(n));
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(n));
+    const auto run_shard = [&](int k) {
+      try {
+        std::vector<FramedScene> part;
+        for (size_t i : parts[static_cast<size_t>(k)]) part.push_back(scenes[i]);
+        Random rng(seeds[static_cast<size_t>(k)]);
+        const double weight = static_cast<double>(part.size()) / static_cast<double>(scenes.size());
+        const torch::Tensor loss = loss_of(part, rng, metrics[static_cast<size_t>(k)]) * weight;
+        grads[static_cast<size_t>(k)] = torch::autograd::grad({loss}, params, {}, /*retain_graph=*/false,
+                                                             /*create_graph=*/false, /*allow_unused=*/true);
+        losses[static_cast<size_t>(k)] = loss.item<double>();
+        weights[static_cast<size_t>(k)] = weight;
+      } catch (...) {
+        errors[static_cast<size_t>(k)] = std::current_exception();
+      }
+    };
+    // The parts differ in cost (objects per scene, corrective rounds), so each worker takes
+    // the next part when it is done with one.
+    std::atomic<int> next_part{0};
+    const auto work = [&] {
+      for (int k = next_part++; k < n; k = next_part++) run_shard(k);
+    };
+    std::vector<std::thread> threads;
+    for (int w = 1; w < std::min(workers_, n); ++w) {
+      threads.emplace_back([&work] {
+        // A new thread's OpenMP team size is the core count, whatever torch was told: oneDNN's
+        // convolutions would fork teams inside the shard.
+        torch::set_num_threads(1);
+        work();
+      });
+    }
+    work();
+    for (std::thread& t : threads) t.join();
+    for (const std::exception_ptr& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      torch::Tensor sum;
+      for (const auto& g : grads) {
+        if (g[i].defined()) sum = sum.defined() ? sum + g[i] : g[i].clone();  // its own memory, not a view
+      }
+      if (!sum.defined()) continue;  // unused this step: Adam leaves it alone, as after backward()
+      torch::Tensor& grad = params[i].mutable_grad();
+      grad = grad.defined() ? grad + sum : sum;
+    }
+    double loss = 0;
+    metric = 0;
+    for (size_t k = 0; k < losses.size(); ++k) {
+      loss += losses[k];
+      metric += metrics[k] * weights[k];
+    }
+    return loss;
+  }
+
+  // Stages 2 and 3 loss on `scenes`, prompts drawn from `rng`.
+  torch::Tensor prompted_loss(const std::vector<FramedScene>& scenes, Random& rng, double& round0_iou) {
     const torch::Tensor embeddings = model_.encoder(pixels_of(scenes));  // [Bi, P, e, e]
 
     // Round 0 prompts.
@@ -380,16 +493,16 @@ class SamTrainer {
           row.target = t;
           row.box_start = kind == PromptKind::kBox;
           if (row.box_start) {
-            row.box = jittered_box(s.targets[static_cast<size_t>(t)]);
+            row.box = jittered_box(s.targets[static_cast<size_t>(t)], rng);
           } else {
-            row.points.push_back(random_pixel(s.targets[static_cast<size_t>(t)], rng_));
+            row.points.push_back(random_pixel(s.targets[static_cast<size_t>(t)], rng));
             row.labels.push_back(1);
           }
           rows.push_back(std::move(row));
         }
       }
       for (int k = 0; k < o_.background_clicks; ++k) {
-        const cv::Point p = random_pixel(s.background, rng_);
+        const cv::Point p = random_pixel(s.background, rng);
         if (p.x < 0) continue;
         Row row;
         row.image = b;
@@ -409,7 +522,9 @@ class SamTrainer {
     for (size_t r = 0; r < rows.size(); ++r) {
       if (rows[r].target >= 0) objects.push_back(static_cast<int64_t>(r));
     }
-    if (o_.corrective_rounds > 0 && !objects.empty() && rng_.uniform() < o_.corrective_share) {
+    // Sharded, the parts of a step share one draw, so that they cost alike.
+    if (o_.corrective_rounds > 0 && !objects.empty() &&
+        (shards_ > 1 ? step_draw_ : rng.uniform()) < o_.corrective_share) {
       const torch::Tensor keep = torch::tensor(objects);
       std::vector<Row> kept;
       for (int64_t r : objects) kept.push_back(rows[static_cast<size_t>(r)]);
@@ -418,7 +533,7 @@ class SamTrainer {
       torch::Tensor previous = round.chosen.index_select(0, keep);
       torch::Tensor predicted = round.predicted.index_select(0, keep);
       for (int c = 0; c < o_.corrective_rounds; ++c) {
-        add_corrective_points(rows, predicted, obj_targets);
+        add_corrective_points(rows, predicted, obj_targets, rng);
         round = run_round(rows, obj_targets, embeddings, previous, /*first=*/false);
         loss = loss + round.loss;
         previous = round.chosen;
@@ -430,12 +545,12 @@ class SamTrainer {
   }
 
  private:
-  std::array<double, 4> jittered_box(const cv::Mat1b& target) {
+  std::array<double, 4> jittered_box(const cv::Mat1b& target, Random& rng) const {
     const cv::Rect b = cv::boundingRect(target);
     const double S = static_cast<double>(config_.image_size);
     const double w = b.width, h = b.height;
     auto jitter = [&](double side) {
-      return std::clamp(rng_.noise() * kBoxJitter * side, -kBoxJitterMax, kBoxJitterMax);
+      return std::clamp(rng.noise() * kBoxJitter * side, -kBoxJitterMax, kBoxJitterMax);
     };
     double x0 = b.x + jitter(w), y0 = b.y + jitter(h);
     double x1 = b.x + w + jitter(w), y1 = b.y + h + jitter(h);
@@ -459,7 +574,8 @@ class SamTrainer {
 
   // Next click of each row: uniform over the error region of its previous mask, labelled by
   // the target there; inside the target when the mask was already exact.
-  void add_corrective_points(std::vector<Row>& rows, const torch::Tensor& predicted, const torch::Tensor& targets) {
+  void add_corrective_points(std::vector<Row>& rows, const torch::Tensor& predicted, const torch::Tensor& targets,
+                             Random& rng) const {
     const int64_t S = config_.image_size;
     const torch::Tensor truth = targets.squeeze(1).gt(0.5);  // [R, S, S]
     const torch::Tensor error = predicted.ne(truth).to(torch::kUInt8).contiguous();
@@ -467,8 +583,8 @@ class SamTrainer {
     for (size_t r = 0; r < rows.size(); ++r) {
       const cv::Mat1b err(static_cast<int>(S), static_cast<int>(S), error[static_cast<int64_t>(r)].data_ptr<uint8_t>());
       const cv::Mat1b tgt(static_cast<int>(S), static_cast<int>(S), truth8[static_cast<int64_t>(r)].data_ptr<uint8_t>());
-      cv::Point p = random_pixel(err, rng_);
-      if (p.x < 0) p = random_pixel(tgt, rng_);
+      cv::Point p = random_pixel(err, rng);
+      if (p.x < 0) p = random_pixel(tgt, rng);
       rows[r].points.push_back(p);
       rows[r].labels.push_back(tgt(p.y, p.x) ? 1 : 0);
     }
@@ -477,7 +593,7 @@ class SamTrainer {
   // Decodes every row (grouped by prompt structure), scores the masks and picks the one
   // that goes on to the next round.
   RoundResult run_round(const std::vector<Row>& rows, const torch::Tensor& targets, const torch::Tensor& embeddings,
-                        const torch::Tensor& previous, bool first) {
+                        const torch::Tensor& previous, bool first) const {
     const int64_t R = static_cast<int64_t>(rows.size());
     const int64_t S = config_.image_size;
     const int64_t L = config_.low_res_size();
@@ -588,12 +704,42 @@ class SamTrainer {
     return result;
   }
 
+  // One scene to draw: its index in the training sequence and its options.
+  struct PlannedScene {
+    uint32_t index = 0;
+    SceneOptions options;
+  };
+
+  std::vector<PlannedScene> plan_scenes(int count) {
+    std::vector<PlannedScene> plan;
+    for (int i = 0; i < count; ++i) {
+      SceneOptions so = rng_.uniform() < o_.heavy_overlap_share ? heavy_overlap_options() : SceneOptions{};
+      if (rng_.uniform() < o_.large_scene_share) so.image_size = rng_.integer(129, 256);
+      plan.push_back({kSceneIndexBase + next_scene_++, so});
+    }
+    return plan;
+  }
+
+  // Reads only the options and the image size, so it may run beside the training step.
+  std::vector<FramedScene> draw_planned(const std::vector<PlannedScene>& plan) const {
+    std::vector<FramedScene> scenes;
+    for (const PlannedScene& p : plan) {
+      scenes.push_back(frame_scene(generate_scene(training_scene_seed(o_.seed, p.index), p.options), config_.image_size));
+    }
+    return scenes;
+  }
+
   const SamTrainOptions& o_;
   TinySam& model_;
   sam::SamConfig config_;
   Random rng_;
   uint32_t next_scene_ = 0;
   torch::Tensor dense_pe_;
+  int shards_ = 1;
+  double step_draw_ = 1;  // a sharded step's uniform draw for its corrective rounds
+  int workers_ = 1;  // threads computing the parts: the torch threads the run was given
+  std::future<std::vector<FramedScene>> queued_;  // the next step's scenes, being drawn
+  int queued_count_ = 0;
 };
 
 void validate(const SamTrainOptions& o) {
@@ -615,6 +761,11 @@ void validate(const SamTrainOptions& o) {
   }
   if (o.fine_steps < 0 || !(o.fine_lr > 0)) {
     throw ArgumentError("SamTrainOptions: fine_steps must be >= 0 and fine_lr > 0");
+  }
+  if (o.shards < 1) throw ArgumentError("SamTrainOptions: shards must be >= 1, got " + std::to_string(o.shards));
+  if (o.fine_images_per_step < 0) {
+    throw ArgumentError("SamTrainOptions: fine_images_per_step must be >= 0 (0 = images_per_step), got " +
+                        std::to_string(o.fine_images_per_step));
   }
   if (o.first_prompts.empty()) throw ArgumentError("SamTrainOptions::first_prompts is empty: round 0 needs a prompt");
   if (o.images_per_step < 1 || o.corrective_rounds < 0 || o.background_clicks < 0) {
@@ -746,10 +897,13 @@ TinySam new_model(const sam::SamConfig& config) {
 // Stages 2 and 3: `steps` optimizer steps on prompted masks, peak learning rate `lr`, the
 // model written as `spec` for the interim scores.
 void train_prompts(const SamTrainOptions& options, TinySam& model, SamTrainer& trainer, const TinySamSpec& spec,
-                   int steps, double lr, const std::string& label, SamTrainReport& report,
+                   int steps, double lr, int images, const std::string& label, SamTrainReport& report,
                    const std::function<void(const std::string&)>& log) {
   const std::vector<torch::Tensor> params = model.parameters();
   torch::optim::Adam optimizer(params, torch::optim::AdamOptions(lr).betas({0.9, 0.999}));
+  const SamTrainer::LossOf prompted = [&trainer](const std::vector<FramedScene>& scenes, Random& rng, double& iou) {
+    return trainer.prompted_loss(scenes, rng, iou);
+  };
   double window_loss = 0, window_iou = 0;
   int window = 0;
   const auto loop_start = Clock::now();
@@ -758,11 +912,10 @@ void train_prompts(const SamTrainOptions& options, TinySam& model, SamTrainer& t
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(step_lr);
     optimizer.zero_grad();
     double iou = 0;
-    const torch::Tensor loss = trainer.step(iou);
-    loss.backward();
+    const double loss = trainer.step(images, params, prompted, step + 1 < steps ? images : 0, iou);
     torch::nn::utils::clip_grad_norm_(params, 1.0);
     optimizer.step();
-    window_loss += loss.item<double>();
+    window_loss += loss;
     window_iou += iou;
     ++window;
     if ((step + 1) % std::max(1, options.log_every) == 0 || step + 1 == steps) {
@@ -801,6 +954,16 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
     if (options.log) options.log(line);
   };
   if (options.threads > 0) torch::set_num_threads(options.threads);
+  // With shards every op runs on one thread (the shards are the parallelism); scoring after
+  // training gets the threads back.
+  struct ThreadsDuringTraining {
+    int before = torch::get_num_threads();
+    explicit ThreadsDuringTraining(int shards) {
+      if (shards > 1) torch::set_num_threads(1);
+    }
+    ~ThreadsDuringTraining() { torch::set_num_threads(before); }
+  };
+  std::optional<ThreadsDuringTraining> single_threaded_ops(std::in_place, options.shards);
   torch::manual_seed(options.seed);
   fs::create_directories(options.out_dir);
 
@@ -825,7 +988,7 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
   SamTrainReport report;
   log("tiny SAM, stages 1 and 2: " + coarse_config.describe());
 
-  SamTrainer trainer(options, model, coarse_config);
+  SamTrainer trainer(options, model, coarse_config, single_threaded_ops->before);
   if (options.pretrain_steps > 0) {
     DenseHead head(coarse_config.prompt_embed_dim, coarse_config.low_res_size() / coarse_config.embedding_size());
     std::vector<torch::Tensor> pre_params = model.encoder->parameters();
@@ -835,6 +998,9 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
       for (const auto& p : model.decoder->parameters()) pre_params.push_back(p);
     }
     torch::optim::Adam pre(pre_params, torch::optim::AdamOptions(options.pretrain_lr).betas({0.9, 0.999}));
+    const SamTrainer::LossOf dense = [&](const std::vector<FramedScene>& scenes, Random&, double&) {
+      return trainer.pretrain_loss(head, scenes);
+    };
     double window_loss = 0;
     int window = 0;
     const auto pre_start = Clock::now();
@@ -842,11 +1008,12 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
       const double lr = learning_rate(options.pretrain_lr, options.pretrain_steps, step);
       for (auto& group : pre.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       pre.zero_grad();
-      const torch::Tensor loss = trainer.pretrain_step(head);
-      loss.backward();
+      double no_metric = 0;
+      const double loss = trainer.step(options.pretrain_images, pre_params, dense,
+                                       step + 1 < options.pretrain_steps ? options.pretrain_images : 0, no_metric);
       torch::nn::utils::clip_grad_norm_(pre_params, 1.0);
       pre.step();
-      window_loss += loss.item<double>();
+      window_loss += loss;
       ++window;
       if ((step + 1) % std::max(1, options.log_every) == 0 || step + 1 == options.pretrain_steps) {
         report.pretrain_losses.push_back({step + 1, window_loss / window, 0.0});
@@ -859,16 +1026,17 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
       }
     }
   }
-  train_prompts(options, model, trainer, coarse_spec, options.steps, options.lr, "[sam]", report, log);
+  train_prompts(options, model, trainer, coarse_spec, options.steps, options.lr, options.images_per_step, "[sam]", report, log);
 
   if (options.fine_steps > 0) {
     const sam::SamConfig config = make_sam_config(options.model);
     TinySam fine = new_model(config);
     copy_resized(model, fine);
     log("stage 3: " + config.describe());
-    SamTrainer fine_trainer(options, fine, config);
+    SamTrainer fine_trainer(options, fine, config, single_threaded_ops->before);
     fine_trainer.continue_from(trainer);
-    train_prompts(options, fine, fine_trainer, options.model, options.fine_steps, options.fine_lr, "[fine]", report,
+    train_prompts(options, fine, fine_trainer, options.model, options.fine_steps, options.fine_lr,
+                  options.fine_images_per_step > 0 ? options.fine_images_per_step : options.images_per_step, "[fine]", report,
                   log);
     model = fine;  // what is saved; stage 2's trainer is done with the coarse modules
   }
@@ -888,6 +1056,7 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
   report.cpu_seconds = cpu_seconds();
   log(format("trained and saved in %.0f s (process CPU %.0f s)", report.seconds, report.cpu_seconds));
 
+  single_threaded_ops.reset();
   if (options.eval_scenes > 0) {
     const sam::Sam loaded = sam::Sam::load(options.out_dir);
     SamEvalOptions eval;

@@ -38,7 +38,7 @@ namespace regionlm::tiny_shapes {
 
 /// Sizes of the small SAM (docs/tiny-shapes.md explains the choices).
 struct TinySamSpec {
-  int64_t image_size = 64;         // encoder input side, px (scenes are resized like SAM's)
+  int64_t image_size = 128;        // encoder input side, px (scenes are resized like SAM's)
   int64_t patch_size = 4;          // ViT patch side, px; embedding side = image_size / patch_size
   int64_t embed_dim = 64;          // ViT width
   int64_t depth = 4;               // ViT blocks
@@ -68,13 +68,15 @@ struct SamTrainOptions {
                                     // colour covers (true) or the colour at the cell's centre
   bool instance_pretraining = false;  // pixel pretraining also learns, for pairs of nearby cells,
                                       // whether one object covers both (sam_trainer.cpp, DenseHead)
-  int64_t coarse_image_size = 0;      // encoder input side of stages 1 and 2, px; 0 = model.image_size
+  int64_t coarse_image_size = 64;     // encoder input side of stages 1 and 2, px; 0 = model.image_size
                                       // (64 with a 128 px model: a 4x cheaper step, docs/tiny-shapes.md)
   int steps = 6000;               // stage 2 (prompts -> masks) optimizer steps
   double lr = 2e-3;               // peak Adam learning rate: linear warm-up, cosine decay to 5 %
-  int fine_steps = 0;             // stage 3: stage 2's steps continued at model.image_size, the
+  int fine_steps = 800;           // stage 3: stage 2's steps continued at model.image_size, the
                                   // position tables resized from the coarse token grid; 0 skips
   double fine_lr = 5e-4;          // stage 3 peak learning rate
+  int fine_images_per_step = 2;   // stage 3 scenes per step; 0 = images_per_step (a 128 px step
+                                  // costs 4x a 64 px one: fewer scenes buy more steps)
   int images_per_step = 4;        // scenes per step; every object of each is prompted
   int corrective_rounds = 1;      // rounds after the first, each adding an error-region point
   double corrective_share = 0.25;  // share of steps that run the corrective rounds
@@ -85,7 +87,10 @@ struct SamTrainOptions {
   double large_scene_share = 0.2;    // share of scenes drawn at 129..256 px (resized like SAM's input)
   std::filesystem::path init;     // start from this SAM directory's weights instead of fresh ones
                                   // (experiments, resuming); empty = from scratch, the default
-  int threads = 0;                // torch intra-op threads; 0 = torch's default
+  int threads = 0;                // torch intra-op threads; 0 = torch's default; with shards > 1,
+                                  // the threads computing the parts (each op on one thread)
+  int shards = 1;                 // parts each step's scenes are split into, computed side by side
+                                  // with their own prompt draws; 1 = none (sam_trainer.cpp, step)
   int log_every = 50;             // steps between progress lines
   int eval_scenes = 100;          // fresh scenes scored at the end; 0 skips
   int eval_every = 0;             // steps between interim scores (the directory is written, 40

@@ -5,6 +5,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "manifest.hpp"
@@ -19,10 +22,14 @@ namespace ts = regionlm::tiny_shapes;
 namespace {
 
 // A few-step run writing to a fresh scratch directory: 30 stage-1 steps of 2 scenes, logged
-// every 10, no scoring, one thread (ctest runs test programs side by side on few cores).
+// every 10, at 64 px without stage 3, no scoring, one thread (ctest runs test programs side by
+// side on few cores).
 ts::SamTrainOptions few_steps(const std::string& scratch) {
   ts::SamTrainOptions options;
   options.out_dir = regionlm::test::scratch_dir(scratch) / "sam";
+  options.model.image_size = 64;
+  options.coarse_image_size = 0;
+  options.fine_steps = 0;
   options.seed = 5;
   options.pretrain_steps = 30;
   options.pretrain_images = 2;
@@ -152,4 +159,42 @@ TEST(TinySamTraining, BadCoarseImageSizeIsRefused) {
     }
     EXPECT_FALSE(std::filesystem::exists(options.out_dir / "model.safetensors"));
   }
+}
+
+// The next step's scenes are drawn on a worker thread, and with shards a step's parts are
+// computed on two; what is drawn and summed, and so the trained weights, must not depend on how
+// the threads interleave.
+TEST(TinySamTraining, TwoRunsWithOneSeedWriteTheSameWeights) {
+  std::vector<std::string> files;
+  for (const char* name : {"tiny-sam-repeat-a", "tiny-sam-repeat-b"}) {
+    ts::SamTrainOptions options = few_steps(name);
+    options.pretrain_steps = 6;
+    options.steps = 6;
+    options.images_per_step = 2;
+    options.corrective_share = 0.5;
+    options.fine_steps = 3;
+    options.fine_images_per_step = 1;
+    options.coarse_image_size = 64;
+    options.model.image_size = 128;
+    options.shards = 2;
+    options.threads = 2;
+    ts::train_sam(options);
+    std::ifstream in(options.out_dir / "model.safetensors", std::ios::binary);
+    files.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_FALSE(files[0].empty());
+  EXPECT_TRUE(files[0] == files[1]) << "two runs with seed 5 wrote different model.safetensors";
+}
+
+TEST(TinySamTraining, NegativeFineImagesPerStepIsRefused) {
+  ts::SamTrainOptions options;
+  options.out_dir = regionlm::test::scratch_dir("tiny-sam-bad-fine-images") / "sam";
+  options.fine_images_per_step = -1;
+  try {
+    ts::train_sam(options);
+    FAIL() << "fine_images_per_step -1 was accepted";
+  } catch (const regionlm::ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("fine_images_per_step"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(options.out_dir / "model.safetensors"));
 }
