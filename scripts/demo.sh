@@ -67,7 +67,7 @@ echo "annotated image: $out/tiny-shapes-click.png"
 echo
 echo "== Describe everything: SAM's automatic masks, Set-of-Mark marks, one answer per mark"
 "$describe" --model "$model" --sam "$sam" --image "$scene/image.png" --everything \
-  --points-per-side 16 --pred-iou-thresh 0.78 --stability-score-thresh 0.87 --box-nms-thresh 0.4 \
+  --points-per-side 16 --pred-iou-thresh 0.82 --stability-score-thresh 0.9 --box-nms-thresh 0.4 \
   --min-mask-region-area 100 \
   --annotate "$out/tiny-shapes-everything.png" --marks "$out/tiny-shapes-marks.png"
 

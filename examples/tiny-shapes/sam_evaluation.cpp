@@ -45,8 +45,8 @@ sam::Point interior_point(const Scene& scene, size_t index) {
 sam::AutomaticMaskOptions tiny_automatic_options() {
   sam::AutomaticMaskOptions o;
   o.points_per_side = 16;
-  o.pred_iou_thresh = 0.78;
-  o.stability_score_thresh = 0.87;
+  o.pred_iou_thresh = 0.82;
+  o.stability_score_thresh = 0.9;
   o.box_nms_thresh = 0.4;
   o.min_mask_region_area = 100;
   return o;

@@ -76,11 +76,11 @@ AnswerReport evaluate_point_answers(const Model& model, const sam::Sam& sam, con
 /// The automatic-generation settings the tests, the docs and `make demo` use on tiny-shapes
 /// (docs/tiny-shapes.md, "Automatic generation", has the measurements behind each):
 ///  - a 16 x 16 grid: objects are at least 19 px wide on a 128 px scene, so each holds points;
-///  - stability >= 0.85 (SAM: 0.95): a mask whose logits are calibrated to the share of each
+///  - stability >= 0.9 (SAM: 0.95): a mask whose logits are calibrated to the share of each
 ///    low-resolution cell it covers moves about one scene pixel of its outline between the
 ///    +-1 logit thresholds, 0.85-0.9 stability on these objects, where 1024 px photos keep 0.95;
-///  - predicted IoU > 0.8 (SAM: 0.88);
-///  - min_mask_region_area 100 px and box NMS at 0.5: a mask with a stray island has a box far
+///  - predicted IoU > 0.82 (SAM: 0.88);
+///  - min_mask_region_area 100 px and box NMS at 0.4: a mask with a stray island has a box far
 ///    larger than its object's, which NMS at 0.7 leaves as a duplicate; removing islands
 ///    recomputes the boxes and runs NMS again (SAM's postprocessing).
 sam::AutomaticMaskOptions tiny_automatic_options();
