@@ -1,6 +1,6 @@
 // regionlm-train-tiny-sam: reproduces models/tiny-shapes/sam from scratch, or checks a SAM directory.
 //
-//   regionlm-train-tiny-sam --out models/tiny-shapes/sam --seed 1 --threads 2
+//   regionlm-train-tiny-sam --out models/tiny-shapes/sam --soft-pixel-targets --instance-pretraining --threads 2 --shards 2
 //   regionlm-train-tiny-sam --verify models/tiny-shapes/sam [--eval-scenes 100]
 //   regionlm-train-tiny-sam --help
 #include <iomanip>
