@@ -423,19 +423,21 @@ class SamTrainer {
     }
     if (next_images > 0) queue_scenes(next_images);
     std::vector<std::vector<torch::Tensor>> grads(static_cast<size_t>(n));
-    std::vector<double> losses(static_cast<size_t>(n)), metrics(static_cast<size_t>(n)), weights(static_cast<size_t>(n));
+    std::vector<double> losses(static_cast<size_t>(n)), metrics(static_cast<size_t>(n));
+    // A part's share of the step: its scenes over all of them.
+    const auto weight_of = [&](size_t k) {
+      return static_cast<double>(parts[k].size()) / static_cast<double>(scenes.size());
+    };
     std::vector<std::exception_ptr> errors(static_cast<size_t>(n));
     const auto run_shard = [&](int k) {
       try {
         std::vector<FramedScene> part;
         for (size_t i : parts[static_cast<size_t>(k)]) part.push_back(scenes[i]);
         Random rng(seeds[static_cast<size_t>(k)]);
-        const double weight = static_cast<double>(part.size()) / static_cast<double>(scenes.size());
-        const torch::Tensor loss = loss_of(part, rng, metrics[static_cast<size_t>(k)]) * weight;
+        const torch::Tensor loss = loss_of(part, rng, metrics[static_cast<size_t>(k)]) * weight_of(static_cast<size_t>(k));
         grads[static_cast<size_t>(k)] = torch::autograd::grad({loss}, params, {}, /*retain_graph=*/false,
                                                              /*create_graph=*/false, /*allow_unused=*/true);
         losses[static_cast<size_t>(k)] = loss.item<double>();
-        weights[static_cast<size_t>(k)] = weight;
       } catch (...) {
         errors[static_cast<size_t>(k)] = std::current_exception();
       }
@@ -473,7 +475,7 @@ class SamTrainer {
     metric = 0;
     for (size_t k = 0; k < losses.size(); ++k) {
       loss += losses[k];
-      metric += metrics[k] * weights[k];
+      metric += metrics[k] * weight_of(k);
     }
     return loss;
   }
