@@ -89,8 +89,11 @@ function(regionlm_add_test)
   if(NOT _labels)
     set(_labels unit)
   endif()
+  # One LibTorch thread per test program: `ctest -j N` already runs N programs on N cores, and
+  # two programs of two OpenMP threads each on two cores spin against each other (a test that
+  # takes 26 s alone took 310 s so). A test that wants more threads sets them itself.
   gtest_discover_tests(test_${ARG_NAME} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 120
-    PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT} ENVIRONMENT OMP_NUM_THREADS=1)
   # Labels are set after discovery: gtest_discover_tests flattens a list-valued property
   # into separate arguments (LABELS "slow;parity" became LABELS slow plus a bogus property
   # "parity", dropping the second label and the TIMEOUT).

@@ -98,14 +98,13 @@ sam::Point parse_point(const std::string& text) {
 }
 
 /// The regions in command-line order. With a segmenter, a run of consecutive --point flags is
-/// one SAM prompt and --box becomes a SAM box prompt; each gives the mask SAM predicts best.
+/// one SAM prompt and --box becomes a SAM box prompt; each gives the mask Sam::best_mask selects.
 std::vector<Region> resolve_regions(const std::vector<RegionArgument>& arguments, const sam::Sam* segmenter,
                                     const cv::Mat& rgb, sam::SamImage& encoded, std::vector<sam::Point>& clicks) {
   std::vector<Region> regions;
   const auto segment = [&](const sam::Prompt& prompt) {
     if (encoded.empty()) encoded = segmenter->encode(rgb);
-    const sam::Masks masks = segmenter->predict(encoded, prompt);
-    return masks.region(masks.best());
+    return segmenter->best_mask(encoded, prompt).region(0);
   };
   for (size_t i = 0; i < arguments.size(); ++i) {
     const RegionArgument& a = arguments[i];

@@ -87,12 +87,11 @@ sam::SamImage sam_features(const Backend& backend, ImageUse& use) {
   return encoded;
 }
 
-/// SAM's best mask for a prompt; 422 naming `param` when SAM refuses the prompt.
+/// The mask a prompt selects (Sam::best_mask); 422 naming `param` when SAM refuses the prompt.
 cv::Mat sam_mask(const Backend& backend, ImageUse& use, const sam::Prompt& prompt, const std::string& param) {
   const sam::SamImage image = sam_features(backend, use);
   try {
-    const sam::Masks masks = backend.sam->predict(image, prompt);
-    return masks.mask(masks.best());
+    return backend.sam->best_mask(image, prompt).mask(0);
   } catch (const ArgumentError& e) {
     throw unprocessable(param, param + ": " + e.what(), "invalid_region");
   }
@@ -344,9 +343,14 @@ void run_segment(const Backend& backend, const SegmentRequest& request, Job& job
   const sam::SamImage image = sam_features(backend, use);
   job.ready();
   const auto start = Clock::now();
+  // With refinement (the model's default or the request's), the one mask a region would get;
+  // otherwise SAM's candidates, best first.
+  const int64_t passes = request.refinement_passes.value_or(sam.config().refinement_passes);
   sam::Masks masks;
   try {
-    masks = sam.predict(image, prompt, {.multimask_output = request.multimask});
+    masks = passes > 0
+                ? sam.best_mask(image, prompt, {.multimask_output = request.multimask, .refinement_passes = passes})
+                : sam.predict(image, prompt, {.multimask_output = request.multimask});
   } catch (const ArgumentError& e) {
     throw unprocessable(request.points.empty() ? (request.box ? "box" : "scribble") : "points", e.what(),
                         "invalid_prompt");

@@ -454,6 +454,9 @@ SegmentRequest parse_segment_request(const json& body) {
     throw invalid_request("points", "give a prompt: \"points\", \"box\" and/or \"scribble\"", "missing_field");
   }
   if (const json* m = member(body, "multimask")) request.multimask = boolean(*m, "multimask");
+  if (const json* r = member(body, "refinement_passes")) {
+    request.refinement_passes = integer(*r, "refinement_passes", 0, sam::kMaxRefinementPasses);
+  }
   return request;
 }
 

@@ -13,6 +13,7 @@
 
 #include "regionlm/generation_options.hpp"
 #include "regionlm/limits.hpp"
+#include "regionlm/sam/config.hpp"
 #include "regionlm/sam/prompt.hpp"
 #include "regionlm/text/conversation.hpp"
 
@@ -74,6 +75,7 @@ struct SegmentRequest {
   std::optional<sam::Box> box;
   std::vector<cv::Point2d> scribble;
   bool multimask = true;  // three candidates (default) or SAM's single-mask output
+  std::optional<int64_t> refinement_passes;  // unset: the model's (SamConfig); > 0: one mask, Sam::best_mask's
 };
 
 /// Parses a request body; 400 (code "invalid_json") for anything but one JSON object.

@@ -65,19 +65,19 @@ std::vector<std::string> automatic_mask_arguments(const sam::AutomaticMaskOption
 IouReport evaluate_prompts(const sam::Sam& sam, const SamEvalOptions& options, PromptKind kind) {
   const auto start = std::chrono::steady_clock::now();
   IouReport report;
-  double sum = 0, oracle_sum = 0, single_sum = 0;
+  double sum = 0, unrefined_sum = 0, oracle_sum = 0, single_sum = 0;
   for (int s = 0; s < options.num_scenes; ++s) {
     const Scene scene = generate_scene(options.first_seed + static_cast<uint64_t>(s), options.scene);
     const sam::SamImage image = sam.encode(scene.image);
     std::vector<sam::Prompt> prompts;
     for (size_t i = 0; i < scene.objects.size(); ++i) prompts.push_back(prompt_for(scene, i, kind));
+    const std::vector<sam::Masks> chosen = sam.best_masks(image, prompts);
     const std::vector<sam::Masks> masks = sam.predict(image, prompts);  // one decoder call
-    sam::PredictOptions single_output;
-    single_output.multimask_output = false;
-    const std::vector<sam::Masks> single = sam.predict(image, prompts, single_output);
+    const std::vector<sam::Masks> single = sam.predict(image, prompts, {.multimask_output = false});
     for (size_t i = 0; i < scene.objects.size(); ++i) {
       const cv::Mat& truth = scene.objects[i].mask;
-      const double iou = mask_iou(masks[i].mask(masks[i].best()), truth);
+      const double iou = mask_iou(chosen[i].mask(0), truth);
+      unrefined_sum += mask_iou(masks[i].mask(masks[i].best()), truth);
       double oracle = 0;
       for (int64_t k = 0; k < masks[i].count(); ++k) oracle = std::max(oracle, mask_iou(masks[i].mask(k), truth));
       oracle_sum += oracle;
@@ -88,6 +88,7 @@ IouReport evaluate_prompts(const sam::Sam& sam, const SamEvalOptions& options, P
     }
   }
   report.mean_iou = report.objects ? sum / report.objects : 0.0;
+  report.unrefined_iou = report.objects ? unrefined_sum / report.objects : 0.0;
   report.oracle_iou = report.objects ? oracle_sum / report.objects : 0.0;
   report.single_iou = report.objects ? single_sum / report.objects : 0.0;
   report.seconds = seconds_since(start);
@@ -137,16 +138,15 @@ AnswerReport evaluate_point_answers(const Model& model, const sam::Sam& sam, con
     const sam::SamImage segmented = sam.encode(scene.image);
     std::vector<sam::Prompt> prompts;
     for (size_t i = 0; i < scene.objects.size(); ++i) prompts.push_back(prompt_for(scene, i, PromptKind::kPoint));
-    const std::vector<sam::Masks> masks = sam.predict(segmented, prompts);
+    const std::vector<sam::Masks> masks = sam.best_masks(segmented, prompts);
     // A click whose chosen mask is empty selected nothing: there is no region to ask about,
     // and it counts as a wrong answer.
     std::vector<Region> regions;
     std::vector<std::optional<size_t>> asked(masks.size());  // object -> index in regions
     for (size_t i = 0; i < masks.size(); ++i) {
-      const int64_t best = masks[i].best();
-      if (!masks[i].masks[best].any().item<bool>()) continue;
+      if (!masks[i].masks.any().item<bool>()) continue;
       asked[i] = regions.size();
-      regions.push_back(masks[i].region(best));
+      regions.push_back(masks[i].region(0));
     }
     const EncodedImage image = model.encode(cv::Mat(scene.image));
     const std::vector<Answer> answers =

@@ -1,8 +1,9 @@
 #pragma once
 // Accuracy of a SAM on fresh tiny-shapes scenes, measured through the public API as a user
-// would segment: Sam::encode once per image, one Sam::predict call per scene with every
-// object's prompt (prompts of one structure share one decoder call), the mask SAM rates best
-// (highest predicted IoU), IoU against the object's visible pixels.
+// would segment: Sam::encode once per image, one Sam::best_masks call per scene with every
+// object's prompt (prompts of one structure share each decoder call), so the mask SAM rates
+// best (highest predicted IoU) refined as the model's config says, IoU against the object's
+// visible pixels.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -33,15 +34,17 @@ sam::Point interior_point(const Scene& scene, size_t index);
 
 /// Mean IoU over every object.
 struct IouReport {
-  double mean_iou = 0;     // the mask with the highest predicted IoU (what callers get from best())
-  double oracle_iou = 0;   // the best of the three multimask outputs, by true IoU (diagnostic)
+  double mean_iou = 0;       // the mask Sam::best_masks selects (the model's refinement passes)
+  double unrefined_iou = 0;  // the candidate with the highest predicted IoU, not refined (diagnostic)
+  double oracle_iou = 0;     // the best of the three multimask outputs, by true IoU (diagnostic)
   double single_iou = 0;   // the single-mask output (PredictOptions::multimask_output = false)
   int objects = 0;
   int below_half = 0;  // objects whose mask has IoU < 0.5 (the wrong object, or nothing)
   double seconds = 0;  // wall time (encode + predict + IoU)
 };
 
-/// Every object of every scene prompted by `kind`; the mask chosen by predicted IoU.
+/// Every object of every scene prompted by `kind`; the mask Sam::best_masks selects (the
+/// candidate with the highest predicted IoU, refined as the model's config says).
 IouReport evaluate_prompts(const sam::Sam& sam, const SamEvalOptions& options, PromptKind kind);
 
 /// Automatic mask generation against the scenes' objects: masks and objects are matched one
@@ -62,7 +65,7 @@ AutomaticReport evaluate_automatic(const sam::Sam& sam, const SamEvalOptions& op
                                    const sam::AutomaticMaskOptions& generator, double match_iou = 0.8);
 
 /// Click -> SAM mask -> "What is <region>?": one interior click per object (interior_point),
-/// the best mask as the region, Model::describe_each per scene, exact match.
+/// Sam::best_masks' mask as the region, Model::describe_each per scene, exact match.
 struct AnswerReport {
   int correct = 0;
   int total = 0;

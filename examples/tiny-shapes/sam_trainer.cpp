@@ -848,6 +848,7 @@ void write_config(const TinySamSpec& spec, const fs::path& file) {
   j["encoder_global_attn_indexes"] = spec.global_attn_indexes;
   j["window_size"] = spec.window_size;
   j["prompt_embed_dim"] = spec.prompt_embed_dim;
+  j["refinement_passes"] = spec.refinement_passes;
   std::ofstream out(file);
   out << j.dump(2) << "\n";
   if (!out) throw IoError("cannot write " + file.string());
@@ -881,6 +882,7 @@ sam::SamConfig make_sam_config(const TinySamSpec& spec) {
   c.decoder_mlp_dim = spec.decoder_mlp_dim;
   c.iou_head_hidden_dim = spec.iou_head_hidden_dim;
   c.attention_downsample_rate = spec.attention_downsample_rate;
+  c.refinement_passes = spec.refinement_passes;
   return c;
 }
 
@@ -1070,7 +1072,8 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
     heavy.scene = heavy_overlap_options();
     const IouReport occluded = evaluate_prompts(loaded, heavy, PromptKind::kPoint);
     log(format("mean IoU on %.0f fresh scenes: one click %.4f, box %.4f, one click on heavy-overlap scenes %.4f",
-               eval.num_scenes, points.mean_iou, boxes.mean_iou, occluded.mean_iou));
+               eval.num_scenes, points.mean_iou, boxes.mean_iou, occluded.mean_iou) +
+        format(" (unrefined: %.4f, %.4f, %.4f)", points.unrefined_iou, boxes.unrefined_iou, occluded.unrefined_iou));
   }
   return report;
 }

@@ -49,6 +49,7 @@ struct TinySamSpec {
   int64_t attention_downsample_rate = 2;  // decoder cross-attention width = prompt_embed_dim / this (SAM: 2)
   int64_t decoder_mlp_dim = 256;   // two-way transformer MLP width
   int64_t iou_head_hidden_dim = 64;  // IoU head width
+  int64_t refinement_passes = 1;     // sam_config.json's Sam::best_masks default (docs/tiny-shapes.md, "Refinement")
 };
 
 /// The SamConfig of a spec (what Sam::load detects from the written weights).

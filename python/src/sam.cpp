@@ -79,6 +79,17 @@ sam::Masks predict(const sam::Sam& model, const sam::SamImage& image, const Clic
   return model.predict(image, prompt, options);
 }
 
+sam::Masks best_mask(const sam::Sam& model, const sam::SamImage& image, const ClicksArg& points,
+                     const std::optional<std::array<double, 4>>& box, const std::optional<AnyArray>& mask_input,
+                     bool multimask, std::optional<int64_t> refinement_passes) {
+  sam::Prompt prompt;
+  prompt.points = points_of(points);
+  prompt.box = box;
+  prompt.mask_input = mask_input_of(mask_input);
+  nb::gil_scoped_release release;
+  return model.best_mask(image, prompt, {.multimask_output = multimask, .refinement_passes = refinement_passes});
+}
+
 std::vector<sam::GeneratedMask> generate(const sam::Sam& model, PixelsArg image, int points_per_side,
                                          int points_per_batch, double pred_iou_thresh, double stability_score_thresh,
                                          double stability_score_offset, double box_nms_thresh, int crop_n_layers,
@@ -177,10 +188,19 @@ void register_sam(nb::module_& m) {
            "Masks for one object: clicks (x, y[, label]) with label 1 foreground / 0 background, a box\n"
            "(x0, y0, x1, y1) and/or a previous mask's low_res_logits, in original-image pixels.\n"
            "ArgumentError names a bad field.")
+      .def("best_mask", &best_mask, nb::arg("image"), nb::kw_only(), nb::arg("points") = nb::none(),
+           nb::arg("box") = nb::none(), nb::arg("mask_input") = nb::none(), nb::arg("multimask") = true,
+           nb::arg("refinement_passes") = nb::none(),
+           "The one mask the prompt selects, as regionlm-describe and the server use it: the candidate with\n"
+           "the highest predicted IoU, fed back refinement_passes times (None: the model's sam_config.json\n"
+           "value). Masks with one mask. ArgumentError names a bad field.")
       .def_prop_ro(
           "device", [](const sam::Sam& s) { return s.device().str(); }, "e.g. 'cpu'.")
       .def_prop_ro(
-          "dtype", [](const sam::Sam& s) { return dtype_name(s.dtype()); }, "Parameter dtype.");
+          "dtype", [](const sam::Sam& s) { return dtype_name(s.dtype()); }, "Parameter dtype.")
+      .def_prop_ro(
+          "refinement_passes", [](const sam::Sam& s) { return s.config().refinement_passes; },
+          "best_mask's default refinement passes (sam_config.json; 0 when absent).");
 
   m.def("generate_masks", &generate, nb::arg("sam"), nb::arg("image"), nb::kw_only(),
         nb::arg("points_per_side") = kMaskDefaults.points_per_side,

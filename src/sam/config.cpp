@@ -299,6 +299,13 @@ SamConfig apply_config_file(const SamConfig& detected, const std::filesystem::pa
         }
         cfg.image_size = size;
       }
+    } else if (key == "refinement_passes") {
+      const int64_t passes = int_value(value, key, name);
+      if (passes < 0 || passes > kMaxRefinementPasses) {
+        throw ConfigError(name + ": 'refinement_passes' must be 0 .. " + std::to_string(kMaxRefinementPasses) +
+                          ", got " + std::to_string(passes));
+      }
+      cfg.refinement_passes = passes;
     } else if (key == "prompt_embed_dim") {
       same_int(key, int_value(value, key, name), detected.prompt_embed_dim);
     } else if (vit_keys.count(key)) {

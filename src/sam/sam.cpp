@@ -285,4 +285,31 @@ std::vector<Masks> Sam::predict(const SamImage& image, const std::vector<Prompt>
   return results;
 }
 
+std::vector<Masks> Sam::best_masks(const SamImage& image, const std::vector<Prompt>& prompts,
+                                   const BestMaskOptions& options) const {
+  const int64_t passes = options.refinement_passes.value_or(impl_->config.refinement_passes);
+  if (passes < 0 || passes > kMaxRefinementPasses) {
+    throw ArgumentError("refinement_passes: expected 0 .. " + std::to_string(kMaxRefinementPasses) + ", got " +
+                        std::to_string(passes));
+  }
+  std::vector<Masks> chosen = predict(image, prompts, {.multimask_output = options.multimask_output});
+  for (Masks& m : chosen) {
+    const int64_t b = m.best();
+    m.masks = m.masks.slice(0, b, b + 1);                      // [1, H, W]
+    m.iou_predictions = m.iou_predictions.slice(0, b, b + 1);  // [1]
+    m.low_res_logits = m.low_res_logits.slice(0, b, b + 1);    // [1, L, L]
+  }
+  std::vector<Prompt> again = prompts;
+  for (int64_t pass = 0; pass < passes; ++pass) {
+    for (size_t i = 0; i < again.size(); ++i) again[i].mask_input = chosen[i].low_res_logits;
+    chosen = predict(image, again, {.multimask_output = false});
+  }
+  return chosen;
+}
+
+Masks Sam::best_mask(const SamImage& image, const Prompt& prompt, const BestMaskOptions& options) const {
+  auto all = best_masks(image, std::vector<Prompt>{prompt}, options);
+  return std::move(all.front());
+}
+
 }  // namespace regionlm::sam

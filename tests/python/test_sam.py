@@ -31,7 +31,11 @@ def test_clicks_and_box_match_cli(model, scene, sam, sam_dir):
     image = sam.encode(SCENE_IMAGE)
     clicked = sam.predict(image, points=[(150, 180), (40, 40, 0)])
     boxed = sam.predict(image, box=(8, 99, 83, 174))
-    regions = [clicked.region(clicked.best()), boxed.region(boxed.best())]
+    # The CLI's regions are best_mask's: the top candidate, refined as the model's config says (0 here).
+    assert sam.refinement_passes == 0
+    chosen = [sam.best_mask(image, points=[(150, 180), (40, 40, 0)]), sam.best_mask(image, box=(8, 99, 83, 174))]
+    assert np.array_equal(chosen[0].masks[0], clicked.masks[clicked.best()])
+    regions = [m.region(0) for m in chosen]
     answers = model.describe_each(scene, regions)
     assert [a.text for a in answers] == [a["text"] for a in cli]
     assert [a.tokens.tolist() for a in answers] == [a["tokens"] for a in cli]
@@ -46,6 +50,14 @@ def test_clicks_and_box_match_cli(model, scene, sam, sam_dir):
     # The previous low-resolution logits feed back as a prompt; one mask without multimask.
     again = sam.predict(image, points=[(150, 180)], mask_input=clicked.low_res_logits[best], multimask=False)
     assert again.masks.shape == (1, scene.height, scene.width)
+    # best_mask with one refinement pass is that feedback from the best candidate.
+    single = sam.predict(image, points=[(150, 180)])
+    fed = sam.predict(image, points=[(150, 180)], mask_input=single.low_res_logits[single.best()], multimask=False)
+    refined = sam.best_mask(image, points=[(150, 180)], refinement_passes=1)
+    assert len(refined) == 1 and np.array_equal(refined.masks, fed.masks)
+    np.testing.assert_allclose(refined.low_res_logits, fed.low_res_logits, rtol=1e-5, atol=1e-5)
+    with pytest.raises(regionlm.ArgumentError, match="refinement_passes"):
+        sam.best_mask(image, points=[(150, 180)], refinement_passes=9)
     # A path and the same pixels encode alike.
     from_pixels = sam.predict(sam.encode(read_rgb(SCENE_IMAGE)), box=(8, 99, 83, 174))
     assert np.array_equal(from_pixels.masks, boxed.masks)

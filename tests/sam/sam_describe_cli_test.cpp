@@ -70,10 +70,7 @@ TEST(SamDescribeCli, PointsAndBoxBecomeSamRegions) {
 
   const Sam sam = Sam::load(sam_model);
   const SamImage encoded = sam.encode(rgb);
-  const auto best = [&](const Prompt& prompt) {
-    const Masks masks = sam.predict(encoded, prompt);
-    return masks.region(masks.best());
-  };
+  const auto best = [&](const Prompt& prompt) { return sam.best_mask(encoded, prompt).region(0); };
   Prompt clicks, box, click;
   clicks.points = {{40, 30, 1}, {100, 60, 0}};
   box.box = Box{20, 10, 120, 80};

@@ -159,6 +159,26 @@ TEST(SamErrors, ConfigContradictingTheWeights) {
   EXPECT_NO_THROW(Sam::load(dir));
 }
 
+TEST(SamErrors, RefinementPassesOutOfRange) {
+  const auto dir = edited_checkpoint("refinement", [](auto&) {});
+  write_config(dir, R"({"refinement_passes": 9})");
+  expect_error<regionlm::ConfigError>([&] { Sam::load(dir); }, {"sam_config.json", "refinement_passes", "0 .. 8", "9"});
+  write_config(dir, R"({"refinement_passes": -1})");
+  expect_error<regionlm::ConfigError>([&] { Sam::load(dir); }, {"refinement_passes", "-1"});
+  write_config(dir, R"({"refinement_passes": "one"})");
+  expect_error<regionlm::ConfigError>([&] { Sam::load(dir); }, {"refinement_passes", "integer"});
+  write_config(dir, R"({"refinement_passes": 3})");
+  EXPECT_EQ(Sam::load(dir).config().refinement_passes, 3);
+
+  Prompt p;
+  p.points = {{10, 10, 1}};
+  expect_error<regionlm::ArgumentError>([&] { model().best_mask(image(), p, {.refinement_passes = 9}); },
+                                        {"refinement_passes", "0 .. 8", "9"});
+  expect_error<regionlm::ArgumentError>([&] { model().best_mask(image(), p, {.refinement_passes = -2}); },
+                                        {"refinement_passes", "-2"});
+  expect_error<regionlm::ArgumentError>([&] { model().best_masks(image(), {p, Prompt{}}); }, {"prompts[1]"});
+}
+
 TEST(SamErrors, TinyVitConfigContradictingTheWeights) {
   const auto weights = regionlm::load_weights(reference_model("tiny-small") / "sam.pth");
   std::vector<std::pair<std::string, torch::Tensor>> tensors;

@@ -1,8 +1,10 @@
 // SAM and MobileSAM against segment-anything 1.0 / mobilesam-mirror 1.0.0 on random weights in
 // the official key layout: image embeddings, low-res logits, IoU predictions and final masks
-// for points, negative points, box, box + points, mask input, multimask on/off, batched boxes.
+// for points, negative points, box, box + points, mask input, multimask on/off, batched boxes,
+// and a click refined once (Sam::best_mask).
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -94,6 +96,16 @@ void check_kind(const std::string& kind, int height, int width) {
   }
   EXPECT_GE(checked, 9);
 
+  // One refinement pass: the best candidate fed back as SamPredictor's mask_input.
+  const Prompt click = prompt_from(ref, "refined");
+  const Masks refined = sam.best_mask(image, click, {.refinement_passes = 1});
+  expect_masks_match(refined, ref.get("refined.logits"), ref.get("refined.iou"), ref.get("refined.low_res"),
+                     kind + " refined click");
+  const Masks unrefined = sam.best_mask(image, click, {.refinement_passes = 0});
+  const Masks candidates = sam.predict(image, click);
+  EXPECT_TRUE(torch::equal(unrefined.low_res_logits[0], candidates.low_res_logits[candidates.best()]));
+  EXPECT_TRUE(torch::equal(unrefined.masks[0], candidates.masks[candidates.best()]));
+
   // Batched boxes: one decoder call for all of them.
   const auto boxes = ref.get("batch.boxes").to(torch::kFloat64);
   std::vector<Prompt> prompts;
@@ -127,6 +139,44 @@ TEST(SamParity, ConfigFileMatchingTheWeightsLoadsTheSameModel) {
   EXPECT_EQ(tiny.config().encoder, regionlm::sam::EncoderKind::TinyVit);
   EXPECT_EQ(tiny.config().embed_dims, (std::vector<int64_t>{16, 24, 32, 320}));
   EXPECT_EQ(tiny.config().num_heads, (std::vector<int64_t>{1, 2, 2, 4}));
+}
+
+// Sam::best_masks: the configured passes are the default, and a batch gives each prompt's own.
+TEST(SamParity, BestMasksTakeTheConfiguredRefinementPerPrompt) {
+  const fs::path dir = regionlm::test::scratch_dir("sam-refinement");
+  fs::copy_file(reference_model("vit-small") / "sam.pth", dir / "sam.pth", fs::copy_options::overwrite_existing);
+  std::ofstream(dir / "sam_config.json") << R"({"refinement_passes": 2})";
+  const Sam plain = Sam::load(reference_model("vit-small"));
+  const Sam configured = Sam::load(dir);
+  EXPECT_EQ(plain.config().refinement_passes, 0);
+  EXPECT_EQ(configured.config().refinement_passes, 2);
+  const auto [rgb, file] = test_image(110, 140, "refinement");
+  const auto plain_image = plain.encode(rgb);
+  const auto configured_image = configured.encode(rgb);
+  std::vector<Prompt> prompts(3);
+  prompts[0].points = {{30, 40, 1}};
+  prompts[1].box = regionlm::sam::Box{10, 10, 90, 100};
+  prompts[2].points = {{100, 60, 1}};
+  const auto batch = configured.best_masks(configured_image, prompts);
+  ASSERT_EQ(batch.size(), prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_EQ(batch[i].count(), 1);
+    // Two passes by hand: the best candidate, then twice fed back with single-mask output.
+    const Masks first = plain.predict(plain_image, prompts[i]);
+    Prompt again = prompts[i];
+    again.mask_input = first.low_res_logits[first.best()];
+    const Masks second = plain.predict(plain_image, again, {.multimask_output = false});
+    again.mask_input = second.low_res_logits[0];
+    const Masks third = plain.predict(plain_image, again, {.multimask_output = false});
+    EXPECT_LT(relative_error(batch[i].low_res_logits, third.low_res_logits), 1e-4);
+    EXPECT_LT(relative_error(batch[i].iou_predictions, third.iou_predictions), 1e-4);
+    EXPECT_GT(relative_error(third.low_res_logits, first.low_res_logits[first.best()].unsqueeze(0)), 1e-3)
+        << "refinement changed nothing: the check above would not see a missing pass";
+    // The per-call setting overrides the model's.
+    const Masks once = configured.best_mask(configured_image, prompts[i], {.refinement_passes = 1});
+    EXPECT_LT(relative_error(once.low_res_logits, second.low_res_logits), 1e-4);
+  }
 }
 
 TEST(SamParity, ConcurrentPredictionsShareOneEncodedImage) {

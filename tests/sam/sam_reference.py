@@ -219,6 +219,17 @@ def predict(model_dir, kind, image_path, out_path):
         tensors[f"case{i}.logits"] = torch.from_numpy(logits)
         tensors[f"case{i}.iou"] = torch.from_numpy(iou)
         tensors[f"case{i}.low_res"] = torch.from_numpy(low)
+    # Refinement (regionlm's Sam::best_mask with one pass): the best of three candidates for a
+    # click, its low-res logits fed back with the same click, single-mask output.
+    click = {"point_coords": np.array([[w * 0.35, h * 0.55]]), "point_labels": np.array([1])}
+    _, iou, low = predictor.predict(multimask_output=True, return_logits=True, **click)
+    logits, iou, low = predictor.predict(mask_input=low[int(np.argmax(iou))][None], multimask_output=False,
+                                         return_logits=True, **click)
+    tensors["refined.points"] = torch.tensor(click["point_coords"], dtype=torch.float64)
+    tensors["refined.labels"] = torch.tensor(click["point_labels"], dtype=torch.int32)
+    tensors["refined.logits"] = torch.from_numpy(logits)
+    tensors["refined.iou"] = torch.from_numpy(iou)
+    tensors["refined.low_res"] = torch.from_numpy(low)
     # Batched boxes: one decoder call for four boxes.
     boxes = torch.tensor(BATCH_BOXES(h, w), dtype=torch.float64)
     tb = predictor.transform.apply_boxes_torch(boxes, (h, w)).float()

@@ -383,13 +383,30 @@ TEST(ServerApi, SegmentEqualsSam) {
   expect_segment_equals_library({{"scribble", {{50, 50}, {90, 70}, {130, 60}}}}, scribble);
 }
 
+// With refinement passes the endpoint returns the one mask a point region gets.
+TEST(ServerApi, SegmentWithRefinementIsTheBestMask) {
+  const auto& w = world();
+  ASSERT_EQ(w.segmenter.config().refinement_passes, 0);
+  sam::Prompt click;
+  click.points = {{120, 150, 1}};
+  auto client = w.server->client();
+  const Reply reply =
+      post(*client, "/v1/segment", {{"image", w.image_url}, {"points", {{120, 150, 1}}}, {"refinement_passes", 2}});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const json result = reply.json();
+  const sam::Masks refined = w.segmenter.best_mask(w.segmenter.encode(w.rgb), click, {.refinement_passes = 2});
+  ASSERT_EQ(result["masks"].size(), 1u);
+  EXPECT_EQ(result["masks"][0]["rle"]["counts"], rle_encode(refined.mask(0)));
+  EXPECT_NEAR(result["masks"][0]["score"].get<double>(), refined.iou_predictions[0].item<double>(), 1e-6);
+  const sam::Masks candidates = w.segmenter.predict(w.segmenter.encode(w.rgb), click);
+  EXPECT_NE(result["masks"][0]["rle"]["counts"], rle_encode(candidates.mask(candidates.best())))
+      << "the refined mask equals the unrefined one: this test would not see the passes dropped";
+}
+
 TEST(ServerApi, PointAndScribbleRegionsAreSamMasks) {
   const auto& w = world();
   const sam::SamImage image = w.segmenter.encode(w.rgb);
-  const auto best = [&](const sam::Prompt& p) {
-    const sam::Masks masks = w.segmenter.predict(image, p);
-    return masks.region(masks.best());
-  };
+  const auto best = [&](const sam::Prompt& p) { return w.segmenter.best_mask(image, p).region(0); };
   sam::Prompt clicks;
   clicks.points = {{100, 140, 1}, {30, 30, 0}};
   sam::Prompt scribble;

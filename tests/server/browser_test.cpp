@@ -65,13 +65,13 @@ TEST(ServerBrowser, ClickSegmentAskAndDescribeEverything) {
   ASSERT_TRUE(page.is_object());
   std::printf("screenshots: %s-ask.png, %s-everything.png\n", screenshots.c_str(), screenshots.c_str());
 
-  // The click reached the page as a positive point at (x, y), and the overlay is SAM's best mask.
+  // The click reached the page as a positive point at (x, y), and the overlay is the mask
+  // Sam::best_mask selects (what the click's region will be).
   ASSERT_EQ(page["points"], json({{x, y, 1}}));
   const sam::SamImage sam_image = segmenter.encode(rgb);
   sam::Prompt prompt;
   prompt.points = {{static_cast<double>(x), static_cast<double>(y), 1}};
-  const sam::Masks masks = segmenter.predict(sam_image, prompt);
-  const cv::Mat best = masks.mask(masks.best());
+  const cv::Mat best = segmenter.best_mask(sam_image, prompt).mask(0);
   EXPECT_EQ(page["rle"]["counts"], rle_encode(best));
 
   // The streamed answer is the library's.

@@ -233,6 +233,8 @@ std::vector<Case> cases() {
        "regions[0].scribble"},
       {"segment without --sam", "/v1/segment", json({{"image", w.url}, {"points", {{10, 10, 1}}}}).dump(), 400, ""},
       {"segment without a prompt", "/v1/segment", json({{"image", w.url}}).dump(), 400, "points"},
+      {"segment with 9 refinement passes", "/v1/segment",
+       json({{"image", w.url}, {"points", {{10, 10, 1}}}, {"refinement_passes", 9}}).dump(), 400, "refinement_passes"},
       {"everything without --sam", "/v1/regions/describe", json({{"image", w.url}, {"everything", true}}).dump(), 400,
        "everything"},
       {"describe regions and everything", "/v1/regions/describe",

@@ -2,8 +2,9 @@
 // The shape of a SAM model. Everything the weights determine is read from their keys and
 // shapes (`detect_config`); a `sam_config.json` beside the weights may state the same values
 // with segment-anything's build parameter names and set the few the weights cannot tell
-// (TinyViT's image size, its first stage's unused heads/window). A value that contradicts
-// the weights is a ConfigError naming the key.
+// (TinyViT's image size, its first stage's unused heads/window) and the model's default
+// refinement passes (Sam::best_masks). A value that contradicts the weights is a ConfigError
+// naming the key.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -52,6 +53,9 @@ struct SamConfig {
   int64_t iou_head_depth = 3;            // IoU head layers
   int64_t iou_head_hidden_dim = 256;     // IoU head width
 
+  // Inference (not in the weights; sam_config.json only).
+  int64_t refinement_passes = 0;  // "refinement_passes": Sam::best_masks' default, 0 .. 8; default 0
+
   /// Side of the image embedding, tokens (image_size / 16 for both encoders).
   int64_t embedding_size() const;
   /// Side of the low-resolution masks and of mask inputs (4 * embedding_size()).
@@ -62,6 +66,9 @@ struct SamConfig {
   std::string describe() const;
 };
 
+/// Most refinement passes a config or a call may ask for (each costs one decoder pass).
+inline constexpr int64_t kMaxRefinementPasses = 8;
+
 /// Reads the configuration from the keys and shapes of a SAM state dict (keys
 /// `image_encoder.*`, `prompt_encoder.*`, `mask_decoder.*`). Throws WeightError naming the
 /// key when one the detection needs is missing or has an impossible shape.
@@ -70,8 +77,9 @@ SamConfig detect_config(const Weights& weights);
 /// Applies a `sam_config.json` to a detected configuration. Accepted keys: `encoder`,
 /// `encoder_embed_dim`, `encoder_depth`, `encoder_num_heads`, `encoder_global_attn_indexes`,
 /// `window_size`, `image_size`, `vit_patch_size`, `prompt_embed_dim`, `embed_dims`,
-/// `depths`, `num_heads`, `window_sizes`. Throws ConfigError naming the key for an unknown
-/// key, a wrong type or a value that contradicts the weights; FormatError for invalid JSON.
+/// `depths`, `num_heads`, `window_sizes`, `refinement_passes`. Throws ConfigError naming the
+/// key for an unknown key, a wrong type, a value out of range or one that contradicts the
+/// weights; FormatError for invalid JSON.
 SamConfig apply_config_file(const SamConfig& detected, const std::filesystem::path& file);
 
 }  // namespace regionlm::sam

@@ -39,6 +39,12 @@ struct PredictOptions {
   bool multimask_output = true;  // three candidate masks (true, default) or the single-mask output
 };
 
+/// How Sam::best_masks picks the one mask a prompt selects.
+struct BestMaskOptions {
+  bool multimask_output = true;              // best of the three candidates (default) or the single-mask output
+  std::optional<int64_t> refinement_passes;  // 0 .. 8 passes; unset (default): SamConfig::refinement_passes
+};
+
 /// The masks SAM predicts for one prompt, in the decoder's order (best-first ordering is
 /// `order()`): C = 3 with multimask output, 1 without.
 struct Masks {

@@ -89,6 +89,17 @@ class Sam {
   std::vector<Masks> predict(const SamImage& image, const std::vector<Prompt>& prompts,
                              const PredictOptions& options = {}) const;
 
+  /// The one mask each prompt selects, as regionlm-describe and the server use a click or a
+  /// box: the candidate with the highest predicted IoU, then `refinement_passes` more decoder
+  /// passes, each given the same prompt plus the previous pass's low-resolution logits as mask
+  /// input (single-mask output) - SAM's interactive loop without a new click, which sharpens an
+  /// outline the first pass left uncertain. Each result holds one mask (C = 1). Errors as for
+  /// predict; ArgumentError naming `refinement_passes` outside 0 .. kMaxRefinementPasses.
+  std::vector<Masks> best_masks(const SamImage& image, const std::vector<Prompt>& prompts,
+                                const BestMaskOptions& options = {}) const;
+  /// best_masks for one prompt.
+  Masks best_mask(const SamImage& image, const Prompt& prompt, const BestMaskOptions& options = {}) const;
+
   /// segment-anything's predict_torch: prompts already in the encoder's input frame
   /// (transform_coords), one structure for the whole batch, no validation. points [B, N, 2]
   /// with labels [B, N], boxes [B, 4], mask_input [B, 1, L, L]; each may be undefined.
