@@ -123,7 +123,8 @@ int segment_main(int argc, char** argv) {
     std::string sam_path, image_path, scribble_file, overlay, device;
     std::vector<sam::Point> points;
     std::optional<sam::Box> box;
-    bool multimask = false, everything = false, as_json = false;
+    bool multimask = false, best = false, everything = false, as_json = false;
+    std::optional<int64_t> refinement_passes;
     sam::AutomaticMaskOptions automatic;  // --everything's generator
     ArgumentParser parser(kProgram,
                           "Segments an image with Segment Anything (SAM ViT-B/L/H or MobileSAM weights as\n"
@@ -138,6 +139,19 @@ int segment_main(int argc, char** argv) {
                   &scribble_file);
     parser.flag("multimask", "return SAM's three candidate masks, best first (default: the single-mask output)",
                 &multimask);
+    parser.flag("best",
+                "return the one mask regionlm-describe makes of the prompt (Sam::best_mask: the best of three,\n"
+                "refined as sam_config.json says)",
+                &best);
+    parser.option("refinement-passes", "N", "--best: feed the mask back N times, 0..8 (default: sam_config.json's)",
+                  [&](const std::string& v) {
+                    const int64_t n = parse_int(v, "--refinement-passes");
+                    if (n < 0 || n > sam::kMaxRefinementPasses) {
+                      throw UsageError("--refinement-passes: expected 0.." + std::to_string(sam::kMaxRefinementPasses) +
+                                       ", got " + v);
+                    }
+                    refinement_passes = n;
+                  });
     parser.flag("everything", "automatic mask generation over the whole image (SamAutomaticMaskGenerator; its settings below)",
                 &everything);
     add_automatic_mask_options(parser, automatic);
@@ -150,6 +164,8 @@ int segment_main(int argc, char** argv) {
       points.insert(points.end(), sampled.begin(), sampled.end());
     }
     if (everything && (!points.empty() || box)) throw UsageError("--everything takes no --point, --box or --scribble");
+    if (refinement_passes && !best) throw UsageError("--refinement-passes needs --best");
+    if (best && (multimask || everything)) throw UsageError("--best gives one mask: not with --multimask, --everything");
     if (!everything && points.empty() && !box) {
       throw UsageError("give a prompt (--point, --box, --scribble) or --everything");
     }
@@ -182,10 +198,9 @@ int segment_main(int argc, char** argv) {
       sam::Prompt prompt;
       prompt.points = points;
       prompt.box = box;
-      sam::PredictOptions options;
-      options.multimask_output = multimask;
       const auto t0 = std::chrono::steady_clock::now();
-      const sam::Masks result = model.predict(image, prompt, options);
+      const sam::Masks result = best ? model.best_mask(image, prompt, {.refinement_passes = refinement_passes})
+                                     : model.predict(image, prompt, {.multimask_output = multimask});
       timings["decode_ms"] = ms_since(t0);
       const auto scores = result.iou_predictions.to(torch::kCPU);
       for (int64_t i : result.order()) {

@@ -295,9 +295,11 @@ struct RoundResult {
 
 class SamTrainer {
  public:
-  // A step's loss on some scenes, its prompts drawn from the Random; the double receives a
-  // figure to report (round 0's IoU).
-  using LossOf = std::function<torch::Tensor(const std::vector<FramedScene>&, Random&, double&)>;
+  // A step's loss on some scenes, its prompts drawn from the Random; a sharded step passes
+  // every part the same draw for whether it takes a corrective round (unset: the part draws
+  // it from the Random); the double receives a figure to report (round 0's IoU).
+  using LossOf =
+      std::function<torch::Tensor(const std::vector<FramedScene>&, Random&, std::optional<double>, double&)>;
 
   // `workers`: threads computing a step's parts when options.shards > 1.
   SamTrainer(const SamTrainOptions& options, TinySam& model, const sam::SamConfig& config, int workers)
@@ -398,7 +400,7 @@ class SamTrainer {
               double& metric) {
     const std::vector<FramedScene> scenes = draw_scenes(images);
     if (shards_ == 1) {
-      torch::Tensor loss = loss_of(scenes, rng_, metric);
+      torch::Tensor loss = loss_of(scenes, rng_, std::nullopt, metric);
       if (next_images > 0) queue_scenes(next_images);  // drawn during the backward pass
       loss.backward();
       return loss.item<double>();
@@ -406,7 +408,7 @@ class SamTrainer {
     const int n = std::min(shards_, static_cast<int>(scenes.size()));
     std::vector<uint64_t> seeds;
     for (int k = 0; k < n; ++k) seeds.push_back(rng_.next());
-    step_draw_ = rng_.uniform();
+    const double corrective_draw = rng_.uniform();  // shared, so that the parts cost alike
     // Parts of about equal cost: a scene costs its encoder pass and a decoder row per prompt.
     std::vector<std::vector<size_t>> parts(static_cast<size_t>(n));
     {
@@ -434,7 +436,8 @@ class SamTrainer {
         std::vector<FramedScene> part;
         for (size_t i : parts[static_cast<size_t>(k)]) part.push_back(scenes[i]);
         Random rng(seeds[static_cast<size_t>(k)]);
-        const torch::Tensor loss = loss_of(part, rng, metrics[static_cast<size_t>(k)]) * weight_of(static_cast<size_t>(k));
+        const torch::Tensor loss =
+            loss_of(part, rng, corrective_draw, metrics[static_cast<size_t>(k)]) * weight_of(static_cast<size_t>(k));
         grads[static_cast<size_t>(k)] = torch::autograd::grad({loss}, params, {}, /*retain_graph=*/false,
                                                              /*create_graph=*/false, /*allow_unused=*/true);
         losses[static_cast<size_t>(k)] = loss.item<double>();
@@ -480,8 +483,10 @@ class SamTrainer {
     return loss;
   }
 
-  // Stages 2 and 3 loss on `scenes`, prompts drawn from `rng`.
-  torch::Tensor prompted_loss(const std::vector<FramedScene>& scenes, Random& rng, double& round0_iou) {
+  // Stages 2 and 3 loss on `scenes`, prompts drawn from `rng`, the corrective round taken when
+  // `corrective_draw` (else a draw from `rng`) is below options.corrective_share.
+  torch::Tensor prompted_loss(const std::vector<FramedScene>& scenes, Random& rng, std::optional<double> corrective_draw,
+                              double& round0_iou) {
     const torch::Tensor embeddings = model_.encoder(pixels_of(scenes));  // [Bi, P, e, e]
 
     // Round 0 prompts.
@@ -524,9 +529,8 @@ class SamTrainer {
     for (size_t r = 0; r < rows.size(); ++r) {
       if (rows[r].target >= 0) objects.push_back(static_cast<int64_t>(r));
     }
-    // Sharded, the parts of a step share one draw, so that they cost alike.
     if (o_.corrective_rounds > 0 && !objects.empty() &&
-        (shards_ > 1 ? step_draw_ : rng.uniform()) < o_.corrective_share) {
+        (corrective_draw ? *corrective_draw : rng.uniform()) < o_.corrective_share) {
       const torch::Tensor keep = torch::tensor(objects);
       std::vector<Row> kept;
       for (int64_t r : objects) kept.push_back(rows[static_cast<size_t>(r)]);
@@ -738,7 +742,6 @@ class SamTrainer {
   uint32_t next_scene_ = 0;
   torch::Tensor dense_pe_;
   int shards_ = 1;
-  double step_draw_ = 1;  // a sharded step's uniform draw for its corrective rounds
   int workers_ = 1;  // threads computing the parts: the torch threads the run was given
   std::future<std::vector<FramedScene>> queued_;  // the next step's scenes, being drawn
   int queued_count_ = 0;
@@ -905,8 +908,9 @@ void train_prompts(const SamTrainOptions& options, TinySam& model, SamTrainer& t
                    const std::function<void(const std::string&)>& log) {
   const std::vector<torch::Tensor> params = model.parameters();
   torch::optim::Adam optimizer(params, torch::optim::AdamOptions(lr).betas({0.9, 0.999}));
-  const SamTrainer::LossOf prompted = [&trainer](const std::vector<FramedScene>& scenes, Random& rng, double& iou) {
-    return trainer.prompted_loss(scenes, rng, iou);
+  const SamTrainer::LossOf prompted = [&trainer](const std::vector<FramedScene>& scenes, Random& rng,
+                                                  std::optional<double> corrective_draw, double& iou) {
+    return trainer.prompted_loss(scenes, rng, corrective_draw, iou);
   };
   double window_loss = 0, window_iou = 0;
   int window = 0;
@@ -949,25 +953,9 @@ void train_prompts(const SamTrainOptions& options, TinySam& model, SamTrainer& t
   }
 }
 
-}  // namespace
-
-SamTrainReport train_sam(const SamTrainOptions& options) {
-  validate(options);
-  const auto start = Clock::now();
-  const auto log = [&](const std::string& line) {
-    if (options.log) options.log(line);
-  };
-  if (options.threads > 0) torch::set_num_threads(options.threads);
-  // With shards every op runs on one thread (the shards are the parallelism); scoring after
-  // training gets the threads back.
-  struct ThreadsDuringTraining {
-    int before = torch::get_num_threads();
-    explicit ThreadsDuringTraining(int shards) {
-      if (shards > 1) torch::set_num_threads(1);
-    }
-    ~ThreadsDuringTraining() { torch::set_num_threads(before); }
-  };
-  std::optional<ThreadsDuringTraining> single_threaded_ops(std::in_place, options.shards);
+// Stages 1-3 and the files: `workers` threads compute a sharded step's parts.
+void train_and_save(const SamTrainOptions& options, int workers, Clock::time_point start, SamTrainReport& report,
+                    const std::function<void(const std::string&)>& log) {
   torch::manual_seed(options.seed);
   fs::create_directories(options.out_dir);
 
@@ -989,10 +977,9 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
     }
     log("initialised from " + options.init.string());
   }
-  SamTrainReport report;
   log("tiny SAM, stages 1 and 2: " + coarse_config.describe());
 
-  SamTrainer trainer(options, model, coarse_config, single_threaded_ops->before);
+  SamTrainer trainer(options, model, coarse_config, workers);
   if (options.pretrain_steps > 0) {
     DenseHead head(coarse_config.prompt_embed_dim, coarse_config.low_res_size() / coarse_config.embedding_size());
     std::vector<torch::Tensor> pre_params = model.encoder->parameters();
@@ -1002,7 +989,8 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
       for (const auto& p : model.decoder->parameters()) pre_params.push_back(p);
     }
     torch::optim::Adam pre(pre_params, torch::optim::AdamOptions(options.pretrain_lr).betas({0.9, 0.999}));
-    const SamTrainer::LossOf dense = [&](const std::vector<FramedScene>& scenes, Random&, double&) {
+    const SamTrainer::LossOf dense = [&](const std::vector<FramedScene>& scenes, Random&, std::optional<double>,
+                                         double&) {
       return trainer.pretrain_loss(head, scenes);
     };
     double window_loss = 0;
@@ -1037,7 +1025,7 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
     TinySam fine = new_model(config);
     copy_resized(model, fine);
     log("stage 3: " + config.describe());
-    SamTrainer fine_trainer(options, fine, config, single_threaded_ops->before);
+    SamTrainer fine_trainer(options, fine, config, workers);
     fine_trainer.continue_from(trainer);
     train_prompts(options, fine, fine_trainer, options.model, options.fine_steps, options.fine_lr,
                   options.fine_images_per_step > 0 ? options.fine_images_per_step : options.images_per_step, "[fine]", report,
@@ -1060,7 +1048,30 @@ SamTrainReport train_sam(const SamTrainOptions& options) {
   report.cpu_seconds = cpu_seconds();
   log(format("trained and saved in %.0f s (process CPU %.0f s)", report.seconds, report.cpu_seconds));
 
-  single_threaded_ops.reset();
+}
+
+}  // namespace
+
+SamTrainReport train_sam(const SamTrainOptions& options) {
+  validate(options);
+  const auto start = Clock::now();
+  const auto log = [&](const std::string& line) {
+    if (options.log) options.log(line);
+  };
+  if (options.threads > 0) torch::set_num_threads(options.threads);
+  SamTrainReport report;
+  {
+    // With shards every op runs on one thread (the shards are the parallelism); scoring after
+    // training gets the threads back.
+    struct ThreadsDuringTraining {
+      int before = torch::get_num_threads();
+      explicit ThreadsDuringTraining(int shards) {
+        if (shards > 1) torch::set_num_threads(1);
+      }
+      ~ThreadsDuringTraining() { torch::set_num_threads(before); }
+    } single_threaded_ops(options.shards);
+    train_and_save(options, single_threaded_ops.before, start, report, log);
+  }
   if (options.eval_scenes > 0) {
     const sam::Sam loaded = sam::Sam::load(options.out_dir);
     SamEvalOptions eval;

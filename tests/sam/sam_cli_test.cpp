@@ -1,5 +1,6 @@
 // regionlm-segment: its JSON masks are the library's masks (COCO compressed RLE), best first;
-// --multimask gives three; --everything runs the generator; bad command lines exit with 2.
+// --multimask gives three; --best is Sam::best_mask's; --everything runs the generator; bad
+// command lines exit with 2.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -140,6 +141,27 @@ TEST(SamCli, EverythingTakesTheGeneratorsSettings) {
   }
 }
 
+TEST(SamCli, BestIsTheLibrarysBestMask) {
+  const auto model = reference_model("vit-small");
+  const auto [rgb, image] = test_image(90, 140, "cli-best");
+  const std::string base = "--sam " + shell_quote(model.string()) + " --image " + shell_quote(image.string()) +
+                           " --point 40,30 --json --best";
+  const Sam sam = Sam::load(model);
+  const SamImage encoded = sam.encode(rgb);
+  Prompt prompt;
+  prompt.points = {{40, 30, 1}};
+  for (const int passes : {0, 2}) {
+    SCOPED_TRACE(passes);
+    const auto [code, out] = segment(base + (passes ? " --refinement-passes 2" : ""));
+    ASSERT_EQ(code, 0) << out;
+    const auto masks = last_json_line(out)["masks"];
+    ASSERT_EQ(masks.size(), 1u);
+    const Masks expected = sam.best_mask(encoded, prompt, {.refinement_passes = passes});
+    EXPECT_EQ(masks[0]["rle"]["counts"], regionlm::rle_encode(expected.mask(0)));
+    EXPECT_NEAR(masks[0]["score"].get<double>(), expected.iou_predictions[0].item<double>(), 1e-6);
+  }
+}
+
 TEST(SamCli, UsageErrorsExitWithTwo) {
   const auto model = reference_model("vit-small");
   const auto [rgb, image] = test_image(40, 40, "cli-usage");
@@ -148,6 +170,9 @@ TEST(SamCli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(segment(base + " --point 1,2,3").first, 2);        // bad label
   EXPECT_EQ(segment(base + " --box 1,2,3").first, 2);          // three numbers
   EXPECT_EQ(segment(base + " --everything --point 1,1").first, 2);
+  EXPECT_EQ(segment(base + " --point 1,1 --refinement-passes 1").first, 2);  // without --best
+  EXPECT_EQ(segment(base + " --point 1,1 --best --refinement-passes 9").first, 2);
+  EXPECT_EQ(segment(base + " --point 1,1 --best --multimask").first, 2);
   const auto [code, out] = segment(base + " --point 100,5");   // outside the 40x40 image
   EXPECT_EQ(code, 1);
   EXPECT_NE(out.find("outside"), std::string::npos) << out;
