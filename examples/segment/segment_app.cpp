@@ -165,7 +165,9 @@ int segment_main(int argc, char** argv) {
     }
     if (everything && (!points.empty() || box)) throw UsageError("--everything takes no --point, --box or --scribble");
     if (refinement_passes && !best) throw UsageError("--refinement-passes needs --best");
-    if (best && (multimask || everything)) throw UsageError("--best gives one mask: not with --multimask, --everything");
+    if (best && (multimask || everything)) {
+      throw UsageError("--best gives one mask: not with --multimask or --everything");
+    }
     if (!everything && points.empty() && !box) {
       throw UsageError("give a prompt (--point, --box, --scribble) or --everything");
     }

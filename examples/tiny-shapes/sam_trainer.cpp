@@ -298,8 +298,7 @@ class SamTrainer {
   // A step's loss on some scenes, its prompts drawn from the Random; a sharded step passes
   // every part the same draw for whether it takes a corrective round (unset: the part draws
   // it from the Random); the double receives a figure to report (round 0's IoU).
-  using LossOf =
-      std::function<torch::Tensor(const std::vector<FramedScene>&, Random&, std::optional<double>, double&)>;
+  using LossOf = std::function<torch::Tensor(const std::vector<FramedScene>&, Random&, std::optional<double>, double&)>;
 
   // `workers`: threads computing a step's parts when options.shards > 1.
   SamTrainer(const SamTrainOptions& options, TinySam& model, const sam::SamConfig& config, int workers)
@@ -485,8 +484,8 @@ class SamTrainer {
 
   // Stages 2 and 3 loss on `scenes`, prompts drawn from `rng`, the corrective round taken when
   // `corrective_draw` (else a draw from `rng`) is below options.corrective_share.
-  torch::Tensor prompted_loss(const std::vector<FramedScene>& scenes, Random& rng, std::optional<double> corrective_draw,
-                              double& round0_iou) {
+  torch::Tensor prompted_loss(const std::vector<FramedScene>& scenes, Random& rng,
+                              std::optional<double> corrective_draw, double& round0_iou) {
     const torch::Tensor embeddings = model_.encoder(pixels_of(scenes));  // [Bi, P, e, e]
 
     // Round 0 prompts.
@@ -909,7 +908,7 @@ void train_prompts(const SamTrainOptions& options, TinySam& model, SamTrainer& t
   const std::vector<torch::Tensor> params = model.parameters();
   torch::optim::Adam optimizer(params, torch::optim::AdamOptions(lr).betas({0.9, 0.999}));
   const SamTrainer::LossOf prompted = [&trainer](const std::vector<FramedScene>& scenes, Random& rng,
-                                                  std::optional<double> corrective_draw, double& iou) {
+                                                 std::optional<double> corrective_draw, double& iou) {
     return trainer.prompted_loss(scenes, rng, corrective_draw, iou);
   };
   double window_loss = 0, window_iou = 0;
@@ -990,9 +989,7 @@ void train_and_save(const SamTrainOptions& options, int workers, Clock::time_poi
     }
     torch::optim::Adam pre(pre_params, torch::optim::AdamOptions(options.pretrain_lr).betas({0.9, 0.999}));
     const SamTrainer::LossOf dense = [&](const std::vector<FramedScene>& scenes, Random&, std::optional<double>,
-                                         double&) {
-      return trainer.pretrain_loss(head, scenes);
-    };
+                                         double&) { return trainer.pretrain_loss(head, scenes); };
     double window_loss = 0;
     int window = 0;
     const auto pre_start = Clock::now();
@@ -1047,7 +1044,6 @@ void train_and_save(const SamTrainOptions& options, int workers, Clock::time_poi
   report.seconds = seconds_since(start);
   report.cpu_seconds = cpu_seconds();
   log(format("trained and saved in %.0f s (process CPU %.0f s)", report.seconds, report.cpu_seconds));
-
 }
 
 }  // namespace
