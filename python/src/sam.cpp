@@ -66,26 +66,28 @@ torch::Tensor mask_input_of(const std::optional<AnyArray>& array) {
   return torch::from_blob(const_cast<void*>(a.data()), sizes, strides, torch::kFloat32).clone();
 }
 
-sam::Masks predict(const sam::Sam& model, const sam::SamImage& image, const ClicksArg& points,
-                   const std::optional<std::array<double, 4>>& box, const std::optional<AnyArray>& mask_input,
-                   bool multimask) {
+// The keyword arguments predict and best_mask share, as one prompt.
+sam::Prompt prompt_of(const ClicksArg& points, const std::optional<std::array<double, 4>>& box,
+                      const std::optional<AnyArray>& mask_input) {
   sam::Prompt prompt;
   prompt.points = points_of(points);
   prompt.box = box;
   prompt.mask_input = mask_input_of(mask_input);
-  sam::PredictOptions options;
-  options.multimask_output = multimask;
+  return prompt;
+}
+
+sam::Masks predict(const sam::Sam& model, const sam::SamImage& image, const ClicksArg& points,
+                   const std::optional<std::array<double, 4>>& box, const std::optional<AnyArray>& mask_input,
+                   bool multimask) {
+  const sam::Prompt prompt = prompt_of(points, box, mask_input);
   nb::gil_scoped_release release;
-  return model.predict(image, prompt, options);
+  return model.predict(image, prompt, {.multimask_output = multimask});
 }
 
 sam::Masks best_mask(const sam::Sam& model, const sam::SamImage& image, const ClicksArg& points,
                      const std::optional<std::array<double, 4>>& box, const std::optional<AnyArray>& mask_input,
                      bool multimask, std::optional<int64_t> refinement_passes) {
-  sam::Prompt prompt;
-  prompt.points = points_of(points);
-  prompt.box = box;
-  prompt.mask_input = mask_input_of(mask_input);
+  const sam::Prompt prompt = prompt_of(points, box, mask_input);
   nb::gil_scoped_release release;
   return model.best_mask(image, prompt, {.multimask_output = multimask, .refinement_passes = refinement_passes});
 }

@@ -299,7 +299,8 @@ std::vector<Masks> Sam::best_masks(const SamImage& image, const std::vector<Prom
     m.iou_predictions = m.iou_predictions.slice(0, b, b + 1);  // [1]
     m.low_res_logits = m.low_res_logits.slice(0, b, b + 1);    // [1, L, L]
   }
-  std::vector<Prompt> again = prompts;
+  std::vector<Prompt> again;  // the prompts with the previous pass's logits as mask input
+  if (passes > 0) again = prompts;
   for (int64_t pass = 0; pass < passes; ++pass) {
     for (size_t i = 0; i < again.size(); ++i) again[i].mask_input = chosen[i].low_res_logits;
     chosen = predict(image, again, {.multimask_output = false});
